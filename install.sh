@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The one install step: a virtual environment in .venv, a CPU build of PyTorch unless a torch is
+# already there, every Python dependency, and every Cython extension built in place.
+#
+#   bash install.sh                     # CPU machine (default)
+#   bash install.sh --system-packages   # also apt-get the optional flite voice when run as root
+#
+# Environment knobs:
+#   TTS_VENV=path                  where the virtual environment lives (default: .venv)
+#   TTS_SYSTEM_SITE_PACKAGES=1     let the venv see system packages (Docker images with CUDA torch)
+#   TORCH_SPEC='torch==2.13.0'     what to install when no torch is importable
+#   TORCH_INDEX_URL=url            index for that install (e.g. PyTorch's CPU or CUDA wheel index)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$repo_root"
+
+venv="${TTS_VENV:-.venv}"
+torch_spec="${TORCH_SPEC:-torch==2.13.0}"
+want_system_packages=0
+for arg in "$@"; do
+  case "$arg" in
+    --system-packages) want_system_packages=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '[install] %s\n' "$*"; }
+die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
+
+python_bin="${PYTHON:-python3}"
+command -v "$python_bin" >/dev/null || die "no '$python_bin' on PATH: install Python 3.10 or newer"
+"$python_bin" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || die "$("$python_bin" --version 2>&1) is too old: Python 3.10 or newer is needed"
+
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating virtual environment $venv"
+  venv_args=()
+  [ "${TTS_SYSTEM_SITE_PACKAGES:-0}" = 1 ] && venv_args+=(--system-site-packages)
+  "$python_bin" -m venv "${venv_args[@]}" "$venv" \
+    || die "could not create $venv (Debian/Ubuntu: apt-get install python3-venv)"
+fi
+py="$venv/bin/python"
+pip=("$py" -m pip --disable-pip-version-check --quiet)
+
+if ! "$py" -c 'import torch' 2>/dev/null; then
+  # An unpinned `pip install torch` pulls a multi-GB CUDA build on Linux; a pinned CPU build is
+  # what tests and the demo need. GPU users install their CUDA torch into the venv first.
+  say "installing $torch_spec"
+  index_args=()
+  [ -n "${TORCH_INDEX_URL:-}" ] && index_args+=(--index-url "$TORCH_INDEX_URL")
+  "${pip[@]}" install "${index_args[@]}" "$torch_spec"
+fi
+
+# Re-run pip only when the declared dependencies changed since the last successful install.
+stamp="$venv/.tts-install-stamp"
+fingerprint="$(cat pyproject.toml setup.py | cksum)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
+  say "installing Python dependencies"
+  "${pip[@]}" install setuptools wheel cython numpy
+  "${pip[@]}" install --no-build-isolation -e ".[dev]"
+  echo "$fingerprint" > "$stamp"
+fi
+
+# Cython extensions (monotonic alignment search, soft-DTW, ...) are built in place.
+if [ -n "$(find . -name '*.pyx' -not -path "./$venv/*" -not -path './build/*' -print -quit)" ]; then
+  compiler="${CC:-cc}"
+  command -v "$compiler" >/dev/null || command -v gcc >/dev/null \
+    || die "a C compiler is needed to build the Cython extensions (Debian/Ubuntu: apt-get install gcc; set CC to use another)"
+  include_dir="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+  [ -f "$include_dir/Python.h" ] \
+    || die "Python headers not found in $include_dir (Debian/Ubuntu: apt-get install python3-dev)"
+  say "building Cython extensions in place"
+  "$py" setup.py --quiet build_ext --inplace
+fi
+
+if [ "$want_system_packages" = 1 ] && ! command -v flite >/dev/null; then
+  # flite's `slt` voice makes a far more natural demo corpus than eSpeak; it is optional.
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing the flite voice (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends flite; } \
+      >/dev/null 2>&1 || say "flite could not be installed; the demo corpus will use eSpeak NG instead"
+  else
+    say "flite not found and apt-get unavailable (or not root); the demo corpus will use eSpeak NG"
+  fi
+fi
+
+say "ready: $("$py" -c 'import torch; print("torch", torch.__version__, "| CUDA" if torch.cuda.is_available() else "| CPU")')"

@@ -1,0 +1,145 @@
+"""Repository-level rules: paper folders stay self-contained, Dockerfiles are well formed, and the
+README's Quick start is the two commands CI and newcomers actually run."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PAPER_FOLDERS = ["neural_hmm", "naturalspeech", "tacotron2_mmi", "tacotron2_waveglow_ngc", "flowtron"]
+DOCKER_INSTRUCTIONS = {
+    "FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME", "USER",
+    "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
+}  # fmt: skip
+
+
+def imported_top_level_modules(source_file: Path) -> set[str]:
+    tree = ast.parse(source_file.read_text(encoding="utf-8"), filename=str(source_file))
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_paper_folders_do_not_import_each_other():
+    offences = []
+    for folder in PAPER_FOLDERS:
+        others = set(PAPER_FOLDERS) - {folder}
+        for source_file in (REPO_ROOT / folder).rglob("*.py"):
+            for module in imported_top_level_modules(source_file) & others:
+                offences.append(f"{source_file.relative_to(REPO_ROOT)} imports {module}")
+    assert not offences, "paper folders must be self-contained:\n" + "\n".join(offences)
+
+
+def test_shared_packages_do_not_import_paper_folders():
+    offences = []
+    for package in ["shared_text", "filelists", "evaluation"]:
+        for source_file in (REPO_ROOT / package).rglob("*.py"):
+            for module in imported_top_level_modules(source_file) & set(PAPER_FOLDERS):
+                offences.append(f"{source_file.relative_to(REPO_ROOT)} imports {module}")
+    assert not offences, "\n".join(offences)
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[int, str, str]]:
+    """(line number, INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    instructions, pending, start = [], "", 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue
+        if not pending:
+            start = number
+        pending += " " + stripped.rstrip("\\").strip()
+        if not stripped.endswith("\\"):
+            keyword, _, arguments = pending.strip().partition(" ")
+            instructions.append((start, keyword, arguments.strip()))
+            pending = ""
+    assert not pending, f"{path}: file ends inside a line continuation"
+    return instructions
+
+
+def lint_dockerfile(path: Path, build_context: Path = REPO_ROOT) -> list[str]:
+    problems = []
+    instructions = dockerfile_instructions(path)
+    if not instructions:
+        return [f"{path.name}: empty Dockerfile"]
+    first_real = next((item for item in instructions if item[1].upper() != "ARG"), None)
+    if first_real is None or first_real[1].upper() != "FROM":
+        problems.append(f"{path.name}: the first instruction after ARGs must be FROM")
+    for number, keyword, arguments in instructions:
+        where = f"{path.name}:{number}"
+        if keyword.upper() not in DOCKER_INSTRUCTIONS:
+            problems.append(f"{where}: unknown instruction {keyword!r}")
+        if keyword != keyword.upper():
+            problems.append(f"{where}: write instructions in upper case ({keyword!r})")
+        if keyword == "FROM":
+            image = arguments.split()[0]
+            if image.startswith("tts-landmarks:"):
+                continue  # the repository's own base image, built from docker/Dockerfile
+            if ":" not in image or image.endswith(":latest"):
+                problems.append(f"{where}: pin the base image tag ({image!r})")
+        if keyword == "RUN" and "apt-get install" in arguments:
+            if "apt-get update" not in arguments:
+                problems.append(f"{where}: apt-get install without apt-get update in the same layer")
+            if "rm -rf /var/lib/apt/lists" not in arguments:
+                problems.append(f"{where}: apt lists not cleaned in the same layer")
+            if "-y" not in arguments.split():
+                problems.append(f"{where}: apt-get install needs -y in a non-interactive build")
+        if keyword in {"COPY", "ADD"}:
+            parts = [part for part in arguments.split() if not part.startswith("--")]
+            for source in parts[:-1]:
+                if source != "." and not any(build_context.glob(source)):
+                    problems.append(f"{where}: {keyword} source {source!r} is not in the build context")
+    return problems
+
+
+def all_dockerfiles() -> list[Path]:
+    return sorted(path for path in REPO_ROOT.rglob("Dockerfile*") if ".venv" not in path.parts)
+
+
+def test_there_is_a_base_dockerfile():
+    assert (REPO_ROOT / "docker" / "Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("dockerfile", all_dockerfiles(), ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_dockerfile_lints_clean(dockerfile):
+    assert lint_dockerfile(dockerfile) == []
+
+
+def test_dockerfile_linter_catches_mistakes(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("RUN echo hi\nFROM ubuntu\nrun apt-get install -y flite\nCOPY no_such_file /x\nFOO bar\n")
+    problems = "\n".join(lint_dockerfile(bad, build_context=tmp_path))
+    for expected in ["first instruction", "pin the base image", "upper case", "apt-get update",
+                     "not in the build context", "unknown instruction 'FOO'"]:  # fmt: skip
+        assert expected in problems
+
+
+def quick_start_commands() -> list[str]:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Quick start\n(.*?)(?=^## )", readme, flags=re.S | re.M)
+    assert section, "README.md needs a '## Quick start' section"
+    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", section.group(1), flags=re.S)
+    return [
+        line.strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+
+
+def test_quick_start_has_exactly_two_commands_and_ci_runs_the_second():
+    commands = quick_start_commands()
+    assert len(commands) == 2, commands
+    ci_script = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci_script or commands[1].replace("bash ", "exec bash ") in ci_script
+    for command in commands:
+        script = command.split()[-1]
+        assert (REPO_ROOT / script).is_file(), f"Quick start names {script}, which does not exist"
