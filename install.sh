@@ -2,8 +2,10 @@
 # The one install step: a virtual environment in .venv, a CPU build of PyTorch unless a torch is
 # already there, every Python dependency, and every Cython extension built in place.
 #
-#   bash install.sh                     # CPU machine (default)
-#   bash install.sh --system-packages   # also apt-get the optional flite voice when run as root
+#   bash install.sh
+#
+# (The optional flite voice for the demo corpus is installed by `python -m filelists.demo_corpus`,
+# which runs apt-get itself when it can.)
 #
 # Environment knobs:
 #   TTS_VENV=path                  where the virtual environment lives (default: .venv)
@@ -17,11 +19,9 @@ cd "$repo_root"
 
 venv="${TTS_VENV:-.venv}"
 torch_spec="${TORCH_SPEC:-torch==2.13.0}"
-want_system_packages=0
 for arg in "$@"; do
   case "$arg" in
-    --system-packages) want_system_packages=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -73,17 +73,6 @@ if [ -n "$(find . -name '*.pyx' -not -path "./$venv/*" -not -path './build/*' -p
     || die "Python headers not found in $include_dir (Debian/Ubuntu: apt-get install python3-dev)"
   say "building Cython extensions in place"
   "$py" setup.py --quiet build_ext --inplace
-fi
-
-if [ "$want_system_packages" = 1 ] && ! command -v flite >/dev/null; then
-  # flite's `slt` voice makes a far more natural demo corpus than eSpeak; it is optional.
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing the flite voice (apt-get)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends flite; } \
-      >/dev/null 2>&1 || say "flite could not be installed; the demo corpus will use eSpeak NG instead"
-  else
-    say "flite not found and apt-get unavailable (or not root); the demo corpus will use eSpeak NG"
-  fi
 fi
 
 say "ready: $("$py" -c 'import torch; print("torch", torch.__version__, "| CUDA" if torch.cuda.is_available() else "| CPU")')"

@@ -79,6 +79,7 @@ def lint_dockerfile(path: Path, build_context: Path = REPO_ROOT) -> list[str]:
             problems.append(f"{where}: unknown instruction {keyword!r}")
         if keyword != keyword.upper():
             problems.append(f"{where}: write instructions in upper case ({keyword!r})")
+        keyword = keyword.upper()
         if keyword == "FROM":
             image = arguments.split()[0]
             if image.startswith("tts-landmarks:"):
