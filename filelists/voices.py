@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,7 @@ def synthesize_flite(
 _AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: PLAYBACK, RETRIEVAL, SYNCHRONOUS, SYNCH_PLAYBACK
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_ESPEAK_RATE_PARAMETER = 1  # espeakRATE: speaking rate in words per minute
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
@@ -149,6 +151,7 @@ def _load_espeak():
         ctypes.POINTER(ctypes.c_uint),
         ctypes.c_void_p,
     ]
+    library.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
     library.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
     library.espeak_Info.restype = ctypes.c_char_p
     return library, espeakng_loader.get_data_path()
@@ -160,7 +163,7 @@ def espeak_info() -> VoiceInfo:
     return VoiceInfo("espeak-ng", ESPEAK_VOICE, version, SAMPLING_RATE)
 
 
-def _espeak_chunk(texts: Sequence[str]) -> list[np.ndarray]:
+def _espeak_chunk(texts: Sequence[str], words_per_minute: int | None = None) -> list[np.ndarray]:
     """Synthesize texts in this (fresh) process: initialise eSpeak, collect samples via a callback."""
     library, data_path = _load_espeak()
     rate = library.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), 0)
@@ -168,6 +171,8 @@ def _espeak_chunk(texts: Sequence[str]) -> list[np.ndarray]:
         raise RuntimeError(f"eSpeak NG initialised at {rate} Hz, expected {SAMPLING_RATE} Hz")
     if library.espeak_SetVoiceByName(ESPEAK_VOICE.encode()) != 0:
         raise RuntimeError(f"eSpeak NG has no voice {ESPEAK_VOICE!r} in {data_path}")
+    if words_per_minute is not None:
+        library.espeak_SetParameter(_ESPEAK_RATE_PARAMETER, words_per_minute, 0)
     pieces: list[np.ndarray] = []
 
     def collect(samples, n_samples, _events):
@@ -190,7 +195,9 @@ def _espeak_chunk(texts: Sequence[str]) -> list[np.ndarray]:
     return results
 
 
-def _espeak_chunk_in_new_process(texts: Sequence[str]) -> list[np.ndarray]:
+def _espeak_chunk_in_new_process(
+    texts: Sequence[str], words_per_minute: int | None = None
+) -> list[np.ndarray]:
     """Run `_espeak_chunk` in a new Python interpreter (a plain subprocess, so unlike multiprocessing's
     spawn it never re-imports the caller's __main__ and works from unguarded scripts)."""
     package_root = str(Path(__file__).resolve().parent.parent)
@@ -200,7 +207,7 @@ def _espeak_chunk_in_new_process(texts: Sequence[str]) -> list[np.ndarray]:
     }
     with tempfile.TemporaryDirectory(prefix="espeak-") as folder:
         request, response = Path(folder) / "texts.json", Path(folder) / "audio.npz"
-        request.write_text(json.dumps(list(texts)), encoding="utf-8")
+        request.write_text(json.dumps({"texts": list(texts), "wpm": words_per_minute}), encoding="utf-8")
         code = "import sys; from filelists.voices import _espeak_worker; _espeak_worker(*sys.argv[1:])"
         command = [sys.executable, "-c", code, str(request), str(response)]
         result = subprocess.run(command, env=environment, capture_output=True, text=True)
@@ -211,15 +218,18 @@ def _espeak_chunk_in_new_process(texts: Sequence[str]) -> list[np.ndarray]:
 
 
 def _espeak_worker(request: str, response: str) -> None:
-    texts = json.loads(Path(request).read_text(encoding="utf-8"))
-    audio = _espeak_chunk(texts)
+    settings = json.loads(Path(request).read_text(encoding="utf-8"))
+    audio = _espeak_chunk(settings["texts"], settings["wpm"])
     np.savez(response, **{f"a{index}": samples for index, samples in enumerate(audio)})
 
 
 def synthesize_espeak(
-    texts: Sequence[str], workers: int = 2, progress: Callable[[int], None] | None = None
+    texts: Sequence[str],
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+    words_per_minute: int | None = None,
 ) -> list[np.ndarray]:
-    """int16 audio at 22,050 Hz for each text.
+    """int16 audio at 22,050 Hz for each text (speaking rate `words_per_minute`, eSpeak's default 175).
 
     eSpeak NG keeps state between sentences, so the same sentence can come out slightly differently
     within one process; a fresh process replaying the same sentences is repeatable. Each fixed chunk
@@ -229,7 +239,8 @@ def synthesize_espeak(
     chunks = [list(texts[start : start + ESPEAK_CHUNK]) for start in range(0, len(texts), ESPEAK_CHUNK)]
     results: list[np.ndarray] = []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks)))) as pool:
-        for chunk_audio in pool.map(_espeak_chunk_in_new_process, chunks):
+        speak_chunk = partial(_espeak_chunk_in_new_process, words_per_minute=words_per_minute)
+        for chunk_audio in pool.map(speak_chunk, chunks):
             results.extend(chunk_audio)
             if progress:
                 progress(len(chunk_audio))

@@ -1,6 +1,5 @@
 """Pocketsphinx on real (eSpeak NG) speech and the `python -m evaluation` command end to end."""
 
-import ctypes
 import json
 
 import numpy as np
@@ -9,6 +8,7 @@ import soundfile as sf
 
 from evaluation.__main__ import main
 from evaluation.asr import Transcriber, corpus_transcriber, error_rates, pooled_rates
+from filelists.voices import SAMPLING_RATE, synthesize_espeak
 
 SENTENCES = {
     "H01-01": "The birch canoe slid on the smooth planks.",
@@ -20,49 +20,18 @@ OTHER_SENTENCES = ["Rice is often served in round bowls.", "The juice of lemons 
 
 
 class _ESpeak:
-    """eSpeak NG from the `espeakng_loader` wheel via ctypes: text -> 22,050 Hz float32 speech."""
+    """Float speech from the demo corpus's eSpeak NG voice (filelists.voices), many texts per call."""
 
-    AUDIO_OUTPUT_SYNCHRONOUS, POS_CHARACTER, CHARS_UTF8, RATE = 2, 1, 1, 1
-    CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+    sample_rate = SAMPLING_RATE
 
-    def __init__(self):
-        espeakng_loader = pytest.importorskip("espeakng_loader")
-        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        self.lib.espeak_Synth.argtypes = [
-            ctypes.c_char_p,
-            ctypes.c_size_t,
-            ctypes.c_uint,
-            ctypes.c_int,
-            ctypes.c_uint,
-            ctypes.c_uint,
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-        ]
-        data_path = espeakng_loader.get_data_path().encode()
-        self.sample_rate = self.lib.espeak_Initialize(self.AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, 0)
-        assert self.sample_rate == 22050, "espeak_Initialize failed"
-        self.chunks = []
-        self.callback = self.CALLBACK(self._collect)  # kept on self: the C side holds a raw pointer
-        self.lib.espeak_SetSynthCallback(self.callback)
-        assert self.lib.espeak_SetVoiceByName(b"en-us") == 0
-
-    def _collect(self, samples, n_samples, events):
-        if n_samples > 0:
-            self.chunks.append(np.ctypeslib.as_array(samples, shape=(n_samples,)).copy())
-        return 0
-
-    def speak(self, text: str, words_per_minute: int = 175) -> np.ndarray:
-        self.chunks = []
-        self.lib.espeak_SetParameter(self.RATE, words_per_minute, 0)
-        encoded = text.encode() + b"\0"
-        self.lib.espeak_Synth(encoded, len(encoded), 0, self.POS_CHARACTER, 0, self.CHARS_UTF8, None, None)
-        self.lib.espeak_Synchronize()
-        return np.concatenate(self.chunks).astype(np.float32) / 32768.0
+    def speak_all(self, texts: list[str], words_per_minute: int | None = None) -> list[np.ndarray]:
+        audio = synthesize_espeak(texts, workers=1, words_per_minute=words_per_minute)
+        return [samples.astype(np.float32) / 32768.0 for samples in audio]
 
 
 @pytest.fixture(scope="module")
 def espeak():
+    pytest.importorskip("espeakng_loader")
     return _ESpeak()
 
 
@@ -73,14 +42,16 @@ def corpus(tmp_path_factory, espeak):
     root = tmp_path_factory.mktemp("evaluation")
     (root / "corpus" / "wavs").mkdir(parents=True)
     (root / "system").mkdir()
+    texts = list(SENTENCES.values())
+    references, slower = espeak.speak_all(texts), espeak.speak_all(texts, words_per_minute=150)
     lines = []
-    for utterance_id, text in SENTENCES.items():
-        sf.write(root / "corpus" / "wavs" / f"{utterance_id}.wav", espeak.speak(text), espeak.sample_rate)
-        sf.write(root / "system" / f"{utterance_id}.wav", espeak.speak(text, 150), espeak.sample_rate)
+    for utterance_id, text, reference, slow in zip(SENTENCES, texts, references, slower):
+        sf.write(root / "corpus" / "wavs" / f"{utterance_id}.wav", reference, espeak.sample_rate)
+        sf.write(root / "system" / f"{utterance_id}.wav", slow, espeak.sample_rate)
         lines.append(f"wavs/{utterance_id}.wav|{text}")
     lines += [f"wavs/X{index}.wav|{text}" for index, text in enumerate(OTHER_SENTENCES)]
     (root / "corpus" / "test.txt").write_text("\n".join(lines) + "\n")
-    sf.write(root / "system" / "stray.wav", espeak.speak("A stray file."), espeak.sample_rate)
+    sf.write(root / "system" / "stray.wav", espeak.speak_all(["A stray file."])[0], espeak.sample_rate)
     (root / "system" / "timings.json").write_text(json.dumps({"H01-01": 0.5, "H01-02": 0.25}))
     return root
 
@@ -89,8 +60,8 @@ def test_asr_corpus_lm_understands_speech_and_not_noise(espeak, tmp_path):
     transcriber, info = corpus_transcriber([*SENTENCES.values(), *OTHER_SENTENCES], tmp_path)
     assert info.oov_words == [] and info.sentences == 6
     speech_rates, noise_rates = [], []
-    for text in list(SENTENCES.values())[:3]:
-        speech = espeak.speak(text)
+    texts = list(SENTENCES.values())[:3]
+    for text, speech in zip(texts, espeak.speak_all(texts)):
         speech_rates.append(error_rates(text, transcriber.transcribe(speech, espeak.sample_rate)))
         noise = np.random.default_rng(0).standard_normal(len(speech)).astype(np.float32) * 0.1
         noise_rates.append(error_rates(text, transcriber.transcribe(noise, espeak.sample_rate)))
@@ -102,7 +73,7 @@ def test_asr_corpus_lm_understands_speech_and_not_noise(espeak, tmp_path):
 
 def test_asr_generic_lm_gives_words(espeak):
     text = SENTENCES["H01-01"]
-    hypothesis = Transcriber().transcribe(espeak.speak(text), espeak.sample_rate)
+    hypothesis = Transcriber().transcribe(espeak.speak_all([text])[0], espeak.sample_rate)
     # eSpeak is hard for the generic LM (CER ~0.5 in CORPUS.md); it must still hear some speech
     assert len(hypothesis.split()) >= 2 and error_rates(text, hypothesis).cer < 0.9
 
