@@ -184,3 +184,28 @@ def test_cli_errors(corpus, tmp_path, capsys):
 
     assert "no scores.json" in _error(["--compare", str(empty)], capsys)
     assert "--wavs and --filelist are required" in _error(["--wavs", str(empty)], capsys)
+
+
+def test_embedded_demo_corpus_scores_far_better_than_noise(tmp_path):
+    """The Quick start's sanity check: the demo corpus's own recordings against noise of equal length."""
+    from evaluation.score import score_folder
+    from filelists.demo_corpus import build_demo_corpus
+
+    corpus = build_demo_corpus(
+        tmp_path / "corpus", size="tiny", voice="espeak", install=False, progress=False
+    )
+    noise_dir = tmp_path / "noise"
+    noise_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for wav in sorted((corpus / "wavs").glob("*.wav")):
+        info = sf.info(wav)
+        noise = 0.1 * rng.standard_normal(info.frames).astype(np.float32)
+        sf.write(noise_dir / wav.name, noise, info.samplerate)
+
+    def score(folder):
+        return score_folder(folder, corpus / "train.txt", max_utterances=4, progress=False)["aggregate"]
+
+    recordings, noise = score(corpus / "wavs"), score(noise_dir)
+    assert recordings["mcd_mean_db"] == 0.0 and noise["mcd_mean_db"] > 10.0
+    assert recordings["wer_corpus_lm"] < 0.5 and noise["wer_corpus_lm"] > 0.8, (recordings, noise)
+    assert recordings["cer_corpus_lm"] < noise["cer_corpus_lm"] / 2
