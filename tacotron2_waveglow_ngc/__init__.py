@@ -1,0 +1,1 @@
+"""Tacotron 2 + WaveGlow, NVIDIA DeepLearningExamples (NGC) flavour."""
