@@ -2,10 +2,15 @@
 
     python -m tacotron2_waveglow_ngc.convert_checkpoint IN OUT --model WaveGlow [--layout ngc|nvidia]
         [--remove-weightnorm]
+    python -m tacotron2_waveglow_ngc.convert_checkpoint IN OUT --model Tacotron2
 
-IN may be an NGC/DLE checkpoint, a bare state dict or an NVIDIA/waveglow pickled model
+WaveGlow: IN may be an NGC/DLE checkpoint, a bare state dict or an NVIDIA/waveglow pickled model
 (`waveglow_256channels*.pt`); pickles are read without executing their code (see `checkpoints.py`).
-OUT loads with `torch.load(OUT)` (weights only) and with `checkpoints.load_waveglow(OUT)`.
+Tacotron 2: IN may be an NGC/DLE checkpoint, a training checkpoint of this repo, NVIDIA/tacotron2's
+`tacotron2_statedict.pt` / `checkpoint_<iteration>` (config from NVIDIA's defaults and the tensor
+shapes) or a bare state dict; `module.` prefixes are removed and optimizer state is dropped.
+OUT loads with `torch.load(OUT)` (weights only) and with `checkpoints.load_waveglow(OUT)` /
+`checkpoints.load_tacotron2(OUT)`.
 """
 
 import argparse
@@ -13,7 +18,13 @@ import sys
 
 import torch
 
-from .checkpoints import CheckpointError, load_waveglow, waveglow_checkpoint
+from .checkpoints import (
+    CheckpointError,
+    load_tacotron2,
+    load_waveglow,
+    tacotron2_checkpoint,
+    waveglow_checkpoint,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,17 +33,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("input", help="checkpoint to read")
     parser.add_argument("output", help="file to write: {'state_dict', 'config'}")
-    parser.add_argument("--model", "-m", required=True, choices=["WaveGlow"], help="model in the checkpoint")
+    parser.add_argument(
+        "--model", "-m", required=True, choices=["WaveGlow", "Tacotron2"], help="model in the checkpoint"
+    )
     parser.add_argument(
         "--layout",
         choices=["ngc", "nvidia"],
         default="ngc",
-        help="WaveGlow cond-layer names: per-layer `cond_layers.i` (ngc) or fused `cond_layer` (nvidia)",
+        help="WaveGlow only: per-layer `cond_layers.i` (ngc) or fused `cond_layer` (nvidia) names",
     )
     parser.add_argument(
         "--remove-weightnorm",
         action="store_true",
-        help="store folded `weight` instead of weight_g / weight_v",
+        help="WaveGlow only: store folded `weight` instead of weight_g / weight_v",
     )
     return parser.parse_args(argv)
 
@@ -45,10 +58,24 @@ def convert_waveglow(input_path: str, output_path: str, layout: str = "ngc", rem
     return checkpoint
 
 
+def convert_tacotron2(input_path: str, output_path: str):
+    """Read any supported Tacotron 2 checkpoint, write `{'state_dict', 'config'}`; return it."""
+    model, _ = load_tacotron2(input_path)
+    checkpoint = tacotron2_checkpoint(model)
+    torch.save(checkpoint, output_path)
+    return checkpoint
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        checkpoint = convert_waveglow(args.input, args.output, args.layout, args.remove_weightnorm)
+        if args.model == "Tacotron2":
+            if args.layout != "ngc" or args.remove_weightnorm:
+                print("error: --layout / --remove-weightnorm apply to WaveGlow only", file=sys.stderr)
+                return 2
+            checkpoint = convert_tacotron2(args.input, args.output)
+        else:
+            checkpoint = convert_waveglow(args.input, args.output, args.layout, args.remove_weightnorm)
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

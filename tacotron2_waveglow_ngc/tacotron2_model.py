@@ -25,6 +25,21 @@ def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device) >= lengths.unsqueeze(1)
 
 
+def run_lstm_cell_in_fp32(
+    cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`cell(x, state)`, but in float32 when autocast is on (a no-op otherwise).
+
+    NGC's mixed-precision training keeps the decoder's two LSTMCells in FP32: their state is carried
+    across hundreds of steps and fp16 rounding accumulates. x: (B, input_size); state: (h, c).
+    """
+    device_type = x.device.type
+    if not torch.is_autocast_enabled(device_type):
+        return cell(x, state)
+    with torch.autocast(device_type, enabled=False):
+        return cell(x.float(), (state[0].float(), state[1].float()))
+
+
 class Encoder(nn.Module):
     """Convolution stack followed by a bidirectional LSTM.
 
@@ -318,7 +333,8 @@ class Decoder(nn.Module):
         self, state: DecoderState, prenet_frame: torch.Tensor, memory: DecoderMemory
     ) -> tuple[DecoderState, DecoderStepOutput]:
         """One decoder step. prenet_frame: (B, prenet_dim), the prenet of the previous mel frame."""
-        attention_hidden, attention_cell = self.attention_rnn(
+        attention_hidden, attention_cell = run_lstm_cell_in_fp32(
+            self.attention_rnn,
             torch.cat((prenet_frame, state.attention_context), -1),
             (state.attention_hidden, state.attention_cell),
         )
@@ -330,8 +346,10 @@ class Decoder(nn.Module):
             attention_hidden, memory.memory, memory.processed_memory, attention_weights_cat, memory.mask
         )
 
-        decoder_hidden, decoder_cell = self.decoder_rnn(
-            torch.cat((attention_hidden, context), -1), (state.decoder_hidden, state.decoder_cell)
+        decoder_hidden, decoder_cell = run_lstm_cell_in_fp32(
+            self.decoder_rnn,
+            torch.cat((attention_hidden, context), -1),
+            (state.decoder_hidden, state.decoder_cell),
         )
         decoder_hidden = F.dropout(decoder_hidden, self.p_decoder_dropout, self.training)
 

@@ -1,0 +1,231 @@
+"""Export WaveGlow (weight norm removed) + denoiser as one self-contained TorchScript vocoder.
+
+    python -m tacotron2_waveglow_ngc.export_vocoder --waveglow CKPT -o vocoder.ts [--sigma 0.6]
+        [--denoising-strength 0.01] [--cpu]
+
+The file maps a natural-log mel spectrogram (B, n_mel, T) float32 to audio (B, T·256) float32 and
+needs nothing but torch to run — this is how the other paper folders share a vocoder:
+
+    vocoder = torch.jit.load("vocoder.ts", map_location="cpu")
+    audio = vocoder(mel)                                  # the exported sigma and denoising strength
+    audio = vocoder.infer(mel, sigma=0.0, strength=0.0)   # any other values
+    vocoder.sampling_rate, vocoder.hop_length, vocoder.n_mel_channels   # metadata attributes
+
+`ScriptedWaveGlowVocoder` re-states `WaveGlow.infer` + `Denoiser.forward` with script-friendly control
+flow (flows stored in inverse order, W⁻¹ precomputed in float32 as `Invertible1x1Conv.weight_inverse`,
+the denoiser's window sum-square computed in-graph for any length); at sigma 0 it equals the eager
+model to float rounding (tested). Noise comes from the global torch RNG (`torch.manual_seed`).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from scipy.signal import get_window
+from torch import nn
+
+from .checkpoints import CheckpointError, load_waveglow
+from .denoiser import Denoiser
+from .stft import pad_center
+from .waveglow_model import WN, WaveGlow
+
+
+class _ScriptedWNLayer(nn.Module):
+    """Layer i of a weight-norm-removed `WN`: gated dilated conv + conditioning, residual and skip."""
+
+    def __init__(self, wn: WN, i: int):
+        super().__init__()
+        self.in_conv = wn.in_layers[i]
+        self.cond_conv = wn.cond_layers[i]
+        self.res_skip_conv = wn.res_skip_layers[i]
+        self.n_channels = wn.n_channels
+        self.is_last = i == wn.n_layers - 1
+
+    def forward(
+        self, hidden: torch.Tensor, spect: torch.Tensor, output: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        C = self.n_channels
+        in_act = self.in_conv(hidden) + self.cond_conv(spect)
+        acts = torch.tanh(in_act[:, :C]) * torch.sigmoid(in_act[:, C:])
+        res_skip_acts = self.res_skip_conv(acts)
+        if self.is_last:
+            return hidden, res_skip_acts + output
+        return res_skip_acts[:, :C] + hidden, res_skip_acts[:, C:] + output
+
+
+class _ScriptedInverseFlow(nn.Module):
+    """Inverse of flow k: affine coupling undone, then W⁻¹; re-enters early noise when flow k split it."""
+
+    def __init__(self, waveglow: WaveGlow, k: int):
+        super().__init__()
+        wn = waveglow.WN[k]
+        self.start = wn.start
+        self.layers = nn.ModuleList(_ScriptedWNLayer(wn, i) for i in range(wn.n_layers))
+        self.end = wn.end
+        self.n_channels = wn.n_channels
+        self.swap_halves = bool(waveglow.alternate_halves and k % 2 == 1)
+        self.n_early = waveglow.n_early_size if waveglow._emits_early(k) else 0
+        with torch.no_grad():
+            self.register_buffer("weight_inverse", waveglow.convinv[k].weight_inverse(torch.float32).clone())
+
+    def forward(self, audio: torch.Tensor, spect: torch.Tensor, sigma: float) -> torch.Tensor:
+        n_half = audio.size(1) // 2
+        if self.swap_halves:
+            audio_a, audio_b = audio[:, n_half:], audio[:, :n_half]
+        else:
+            audio_a, audio_b = audio[:, :n_half], audio[:, n_half:]
+        hidden = self.start(audio_a)
+        output = torch.zeros(
+            hidden.size(0), self.n_channels, hidden.size(2), dtype=hidden.dtype, device=hidden.device
+        )
+        for layer in self.layers:
+            hidden, output = layer(hidden, spect, output)
+        coupling = self.end(output)
+        log_s, b = coupling[:, n_half:], coupling[:, :n_half]
+        audio_b = (audio_b - b) / torch.exp(log_s)
+        joined = torch.cat([audio_b, audio_a], 1) if self.swap_halves else torch.cat([audio_a, audio_b], 1)
+        audio = F.conv1d(joined, self.weight_inverse.to(joined.dtype))
+        if self.n_early > 0:
+            noise = torch.randn(
+                audio.size(0), self.n_early, audio.size(2), dtype=audio.dtype, device=audio.device
+            )
+            audio = torch.cat([sigma * noise, audio], 1)
+        return audio
+
+
+class ScriptedWaveGlowVocoder(nn.Module):
+    """WaveGlow inverse + denoiser with TorchScript-compatible control flow (see module docstring)."""
+
+    def __init__(
+        self,
+        waveglow: WaveGlow,
+        denoiser: Denoiser,
+        sigma: float = 0.6,
+        denoising_strength: float = 0.01,
+        sampling_rate: int = 22050,
+    ):
+        super().__init__()
+        if any(hasattr(layer, "weight_g") for layer in waveglow.WN[0].in_layers):
+            raise ValueError("ScriptedWaveGlowVocoder: call waveglow.remove_weightnorm() first")
+        self.upsample = waveglow.upsample
+        self.trim = waveglow.upsample.kernel_size[0] - waveglow.upsample.stride[0]
+        self.n_group = waveglow.n_group
+        self.n_remaining_channels = waveglow.n_remaining_channels
+        self.flows = nn.ModuleList(
+            _ScriptedInverseFlow(waveglow, k) for k in reversed(range(waveglow.n_flows))
+        )
+        stft = denoiser.stft
+        self.filter_length = stft.filter_length
+        self.hop_length_stft = stft.hop_length
+        self.n_bins = stft.n_bins
+        self.register_buffer("forward_basis", stft.forward_basis.clone())
+        self.register_buffer("inverse_basis", stft.inverse_basis.clone())
+        self.register_buffer("bias_spec", denoiser.bias_spec.float().clone())
+        window_sq = pad_center(
+            get_window(stft.window, stft.win_length, fftbins=True) ** 2, stft.filter_length
+        )
+        self.register_buffer("window_sq", torch.from_numpy(window_sq).float().view(1, 1, -1))
+        self.sigma = float(sigma)
+        self.denoising_strength = float(denoising_strength)
+        # Metadata for users of the file.
+        self.sampling_rate = int(sampling_rate)
+        self.hop_length = int(waveglow.upsample.stride[0])
+        self.n_mel_channels = int(waveglow.n_mel_channels)
+
+    def waveglow(self, mel: torch.Tensor, sigma: float) -> torch.Tensor:
+        """mel (B, n_mel, T) -> WaveGlow audio (B, T·256), as `WaveGlow.infer`."""
+        spect = self.upsample(mel)
+        spect = spect[:, :, : spect.size(2) - self.trim]
+        batch_size, n_mel, length = spect.shape
+        n_columns = length // self.n_group
+        spect = spect[:, :, : n_columns * self.n_group].reshape(batch_size, n_mel, n_columns, self.n_group)
+        spect = spect.permute(0, 1, 3, 2).reshape(batch_size, n_mel * self.n_group, n_columns)
+        noise = torch.randn(
+            batch_size, self.n_remaining_channels, n_columns, dtype=mel.dtype, device=mel.device
+        )
+        audio = sigma * noise
+        for flow in self.flows:
+            audio = flow(audio, spect, sigma)
+        return audio.transpose(1, 2).reshape(batch_size, -1)
+
+    def denoise(self, audio: torch.Tensor, strength: float) -> torch.Tensor:
+        """audio (B, N) -> (B, (N // hop)·hop): spectral subtraction of the bias spectrum, as `Denoiser`."""
+        pad = self.filter_length // 2
+        padded = F.pad(audio.unsqueeze(1), [pad, pad], mode="reflect")
+        spectrum = F.conv1d(padded, self.forward_basis, stride=self.hop_length_stft)
+        real, imag = spectrum[:, : self.n_bins], spectrum[:, self.n_bins :]
+        magnitude = torch.sqrt(real**2 + imag**2)
+        phase = torch.atan2(imag, real)
+        magnitude = torch.clamp(magnitude - self.bias_spec * strength, min=0.0)
+        recombined = torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
+        out = F.conv_transpose1d(recombined, self.inverse_basis, stride=self.hop_length_stft)
+        frames = torch.ones(1, 1, magnitude.size(2), dtype=out.dtype, device=out.device)
+        window_sum = F.conv_transpose1d(frames, self.window_sq, stride=self.hop_length_stft)
+        nonzero = window_sum > 1.1754943508222875e-38  # float32 tiny, as `STFT.inverse`
+        out = torch.where(nonzero, out / torch.where(nonzero, window_sum, torch.ones_like(window_sum)), out)
+        out = out * (float(self.filter_length) / self.hop_length_stft)
+        return out[:, 0, pad : out.size(2) - pad]
+
+    @torch.jit.export
+    def infer(self, mel: torch.Tensor, sigma: float, strength: float) -> torch.Tensor:
+        """mel (B, n_mel, T) float32 -> audio (B, T·256) float32, not normalised."""
+        audio = self.waveglow(mel.float(), sigma)
+        if strength > 0:
+            audio = self.denoise(audio, strength)
+        return audio
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.infer(mel, self.sigma, self.denoising_strength)
+
+
+def build_vocoder(
+    waveglow: WaveGlow, sigma: float = 0.6, denoising_strength: float = 0.01, sampling_rate: int = 22050
+) -> torch.jit.ScriptModule:
+    """Script a weight-norm-removed copy of `waveglow` with its denoiser (bias from a zero mel at sigma 0)."""
+    waveglow = waveglow.float().eval()
+    if any(hasattr(layer, "weight_g") for layer in waveglow.WN[0].in_layers):
+        waveglow.remove_weightnorm()
+    denoiser = Denoiser(waveglow)
+    vocoder = ScriptedWaveGlowVocoder(waveglow, denoiser, sigma, denoising_strength, sampling_rate).eval()
+    return torch.jit.script(vocoder)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--waveglow", required=True, help="WaveGlow checkpoint (any format load_waveglow reads)"
+    )
+    parser.add_argument("-o", "--output", required=True, help="TorchScript file to write")
+    parser.add_argument("--sigma", type=float, default=0.6, help="noise scale used by forward(mel)")
+    parser.add_argument(
+        "--denoising-strength", type=float, default=0.01, help="used by forward(mel); 0 = off"
+    )
+    parser.add_argument("-sr", "--sampling-rate", type=int, default=22050, help="stored as metadata")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        waveglow = load_waveglow(args.waveglow, remove_weightnorm=True)
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    vocoder = build_vocoder(waveglow, args.sigma, args.denoising_strength, args.sampling_rate)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    vocoder.save(args.output)
+    n_params = sum(p.numel() for p in vocoder.parameters())
+    print(
+        f"wrote {args.output}: WaveGlow vocoder, {n_params / 1e6:.1f}M parameters, sigma {args.sigma}, "
+        f"denoising strength {args.denoising_strength}; "
+        f"mel (B, {waveglow.n_mel_channels}, T) -> audio (B, T*256)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
