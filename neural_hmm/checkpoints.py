@@ -255,3 +255,65 @@ def load_neural_hmm(
 def neural_hmm_checkpoint(model: NeuralHMM) -> dict:
     """Our plain format: `torch.save` it; loads with `torch.load(weights_only=True)` and `load_neural_hmm`."""
     return {"state_dict": OrderedDict(model.state_dict()), "hparams": model.hparams.to_dict()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training checkpoints (train.py): `<checkpoint_dir>/<run_name>/checkpoint_<step>.ckpt` as the original,
+# plus `checkpoint_last.ckpt` pointing at the newest. They are `{'state_dict', 'hparams'}` files with the
+# training state added, so `load_neural_hmm` and synthesis.py read them directly.
+
+TRAINING_CHECKPOINT_KEYS = ("state_dict", "hparams", "optimizer", "iteration", "epoch")
+
+
+def training_checkpoint_path(run_dir: str | Path, step: int | str) -> Path:
+    return Path(run_dir) / f"checkpoint_{step}.ckpt"
+
+
+def save_training_checkpoint(checkpoint: dict, path: str | Path) -> Path:
+    """Write atomically (temporary file in the same folder, fsync, os.replace): an interrupted save never
+    leaves a truncated checkpoint under the final name."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as stream:
+            torch.save(checkpoint, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def point_last_checkpoint(path: str | Path, last_path: str | Path) -> None:
+    """Make `last_path` a relative symlink to `path`, replaced atomically (a copy where symlinks fail)."""
+    import os
+    import shutil
+
+    path, last_path = Path(path), Path(last_path)
+    temporary = last_path.with_name(f".{last_path.name}.link")
+    temporary.unlink(missing_ok=True)
+    try:
+        os.symlink(os.path.relpath(path, last_path.parent), temporary)
+    except OSError:
+        shutil.copyfile(path, temporary)
+    os.replace(temporary, last_path)
+
+
+def read_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """A checkpoint written by train.py, for resuming; CheckpointError naming the file when it is missing,
+    truncated, or holds weights only (a published or converted checkpoint: use -w/--warm_start)."""
+    checkpoint = read_checkpoint_file(path, map_location)
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path}: expected a dict, got {type(checkpoint).__name__}")
+    missing = [key for key in TRAINING_CHECKPOINT_KEYS if key not in checkpoint]
+    if missing:
+        raise CheckpointError(
+            f"{path}: cannot resume training from it: missing {missing} (a weights-only checkpoint; "
+            "to start a new run from its weights use -w/--warm_start with -c)"
+        )
+    return checkpoint
