@@ -9,9 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+if __package__ in (None, ""):
+    # Run as a file (`python bench.py`): resolve the relative imports below against this
+    # folder's package (PEP 366); the repository root must be importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "neural_hmm"
 
 from .hparams import HParams
 from .losses import neural_hmm_loss

@@ -9,8 +9,15 @@ loaded strictly into a NeuralHMM built from its stored hparams before anything i
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
+
+if __package__ in (None, ""):
+    # Run as a file (`python convert_checkpoint.py`): resolve the relative imports below against this
+    # folder's package (PEP 366); the repository root must be importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "neural_hmm"
 
 from .checkpoints import CheckpointError, load_neural_hmm, neural_hmm_checkpoint
 

@@ -23,6 +23,12 @@ from typing import NamedTuple
 
 import torch
 
+if __package__ in (None, ""):
+    # Run as a file (`python generate_data_properties.py`): resolve the relative imports below against this
+    # folder's package (PEP 366); the repository root must be importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "neural_hmm"
+
 from .hparams import HParams
 
 KEYS = ("data_mean", "data_std", "init_transition_prob", "go_token_init_value")

@@ -41,6 +41,12 @@ from pathlib import Path
 
 import torch
 
+if __package__ in (None, ""):
+    # Run as a file (`python bench.py`, as in DLE): resolve the relative imports below against this
+    # folder's package (PEP 366); the repository root must be importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "tacotron2_waveglow_ngc"
+
 from .checkpoints import load_tacotron2, load_waveglow
 from .config import Tacotron2Config, WaveGlowConfig
 from .denoiser import Denoiser

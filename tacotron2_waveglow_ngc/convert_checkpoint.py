@@ -15,8 +15,15 @@ OUT loads with `torch.load(OUT)` (weights only) and with `checkpoints.load_waveg
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
+
+if __package__ in (None, ""):
+    # Run as a file (`python convert_checkpoint.py`): resolve the relative imports below against
+    # this folder's package (PEP 366); the repository root must be importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "tacotron2_waveglow_ngc"
 
 from .checkpoints import (
     CheckpointError,

@@ -26,6 +26,12 @@ import torch.nn.functional as F
 from scipy.signal import get_window
 from torch import nn
 
+if __package__ in (None, ""):
+    # Run as a file (`python export_vocoder.py`, as in DLE): resolve the relative imports below against this
+    # folder's package (PEP 366); the repository root must be importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "tacotron2_waveglow_ngc"
+
 from .checkpoints import CheckpointError, load_waveglow
 from .denoiser import Denoiser
 from .stft import pad_center

@@ -49,6 +49,12 @@ import torch
 
 from shared_text.sequence import UnknownSymbolError, text_to_sequence
 
+if __package__ in (None, ""):
+    # Run as a file (`python inference.py`, as in DLE): resolve the relative imports below against this
+    # folder's package (PEP 366); the repository root must be importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "tacotron2_waveglow_ngc"
+
 from .audio import TacotronSTFT, dynamic_range_decompression
 from .checkpoints import CheckpointError, load_tacotron2, load_waveglow
 from .denoiser import Denoiser

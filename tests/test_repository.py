@@ -144,3 +144,24 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_second():
     for command in commands:
         script = command.split()[-1]
         assert (REPO_ROOT / script).is_file(), f"Quick start names {script}, which does not exist"
+
+
+def command_line_scripts() -> list[Path]:
+    scripts = []
+    for folder in PAPER_FOLDERS:
+        for source_file in sorted((REPO_ROOT / folder).glob("*.py")):
+            if 'if __name__ == "__main__"' in source_file.read_text(encoding="utf-8"):
+                scripts.append(source_file)
+    return scripts
+
+
+@pytest.mark.parametrize("script", command_line_scripts(), ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_scripts_run_as_files_from_their_folder(script):
+    """Users arrive from the originals and type `python train.py` inside the paper folder."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, script.name, "--help"]
+    result = subprocess.run(command, cwd=script.parent, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage:" in result.stdout
