@@ -19,11 +19,12 @@ this shared machine hits them alike):
   keeps ~10 GB of activations per model on a CPU, and ours and the original are both resident).
 
 Random weights unless checkpoints are given; WaveGlow's zero-initialised `end` convs get small random
-values so the couplings are not the identity (this does not change the work). Inference variants of
-ours (`--variants`): `fp32` (the default, faithful path), `bf16` (CPU bf16 / CUDA fp16 autocast),
-`int8` (dynamic int8 quantisation of the Tacotron 2 decoder LSTMCells; WaveGlow stays fp32), see
-`fast_inference.py`; each variant's quality is reported against fp32 on the same input (Tacotron 2:
-prenet dropout off, mel max/RMS error; WaveGlow: same noise, SNR in dB).
+values so the couplings are not the identity (this does not change the work). Inference variants of ours
+(`--variants`): `fp32` (the default, faithful path), `bf16` (Tacotron 2 under CPU bf16 / CUDA fp16
+autocast; WaveGlow with half-precision packed couplings, `fast_inference.PackedWN`), `int8` (dynamic
+int8 quantisation of the Tacotron 2 decoder LSTMCells; WaveGlow stays fp32), see `fast_inference.py`;
+each variant's quality is reported against fp32 on the same input (Tacotron 2: prenet dropout off, mel
+max/RMS error; WaveGlow: same noise, SNR in dB).
 `--original-path` times NVIDIA DeepLearningExamples' own classes (a checkout the user provides) in
 the same harness with the same weights.
 """
@@ -185,7 +186,8 @@ def waveglow_runner(waveglow, args, device, variant: str = "fp32", original: boo
     prepared = waveglow if original else prepare_waveglow(waveglow, variant)
 
     def run():
-        with torch.inference_mode(), variant_context(variant, device):
+        # The bf16 WaveGlow holds its own precision (`PackedWN`): no autocast.
+        with torch.inference_mode():
             return prepared.infer(mel, sigma=0.6)
 
     return run
@@ -297,8 +299,7 @@ def waveglow_quality(waveglow, args, device, variant: str) -> dict:
         reference = waveglow.infer(mel, sigma=0.6)
         prepared = prepare_waveglow(waveglow, variant)
         torch.manual_seed(3)
-        with variant_context(variant, device):
-            audio = prepared.infer(mel, sigma=0.6).float()
+        audio = prepared.infer(mel, sigma=0.6).float()
     noise = (audio - reference).pow(2).sum()
     snr = 10 * math.log10(float(reference.pow(2).sum()) / max(float(noise), 1e-30))
     return {"snr_db": snr, "max_abs_error": float((audio - reference).abs().max())}

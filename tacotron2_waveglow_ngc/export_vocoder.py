@@ -1,7 +1,7 @@
 """Export WaveGlow (weight norm removed) + denoiser as one self-contained TorchScript vocoder.
 
     python -m tacotron2_waveglow_ngc.export_vocoder --waveglow CKPT -o vocoder.ts [--sigma 0.6]
-        [--denoising-strength 0.01] [--cpu]
+        [--denoising-strength 0.01] [--precision fp32|bf16|fp16]
 
 The file maps a natural-log mel spectrogram (B, n_mel, T) float32 to audio (B, T·256) float32 and
 needs nothing but torch to run — this is how the other paper folders share a vocoder:
@@ -12,12 +12,14 @@ needs nothing but torch to run — this is how the other paper folders share a v
     vocoder.sampling_rate, vocoder.hop_length, vocoder.n_mel_channels   # metadata attributes
 
 `ScriptedWaveGlowVocoder` re-states `WaveGlow.infer` + `Denoiser.forward` with script-friendly control
-flow (flows stored in inverse order, W⁻¹ precomputed in float32 as `Invertible1x1Conv.weight_inverse`,
-the denoiser's window sum-square computed in-graph for any length); at sigma 0 it equals the eager
-model to float rounding (tested). Noise comes from the global torch RNG (`torch.manual_seed`).
+flow (flows stored in inverse order, couplings as `fast_inference.PackedWN`, W⁻¹ precomputed in float32
+as `Invertible1x1Conv.weight_inverse`, the denoiser's window sum-square computed in-graph for any
+length); at sigma 0 and `--precision fp32` it equals the eager model to float rounding (tested). Noise
+comes from the global torch RNG (`torch.manual_seed`).
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -34,43 +36,17 @@ if __package__ in (None, ""):
 
 from .checkpoints import CheckpointError, load_waveglow
 from .denoiser import Denoiser
+from .fast_inference import PackedWN
 from .stft import pad_center
-from .waveglow_model import WN, WaveGlow
-
-
-class _ScriptedWNLayer(nn.Module):
-    """Layer i of a weight-norm-removed `WN`: gated dilated conv + conditioning, residual and skip."""
-
-    def __init__(self, wn: WN, i: int):
-        super().__init__()
-        self.in_conv = wn.in_layers[i]
-        self.cond_conv = wn.cond_layers[i]
-        self.res_skip_conv = wn.res_skip_layers[i]
-        self.n_channels = wn.n_channels
-        self.is_last = i == wn.n_layers - 1
-
-    def forward(
-        self, hidden: torch.Tensor, spect: torch.Tensor, output: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        C = self.n_channels
-        in_act = self.in_conv(hidden) + self.cond_conv(spect)
-        acts = torch.tanh(in_act[:, :C]) * torch.sigmoid(in_act[:, C:])
-        res_skip_acts = self.res_skip_conv(acts)
-        if self.is_last:
-            return hidden, res_skip_acts + output
-        return res_skip_acts[:, :C] + hidden, res_skip_acts[:, C:] + output
+from .waveglow_model import WaveGlow
 
 
 class _ScriptedInverseFlow(nn.Module):
     """Inverse of flow k: affine coupling undone, then W⁻¹; re-enters early noise when flow k split it."""
 
-    def __init__(self, waveglow: WaveGlow, k: int):
+    def __init__(self, waveglow: WaveGlow, k: int, dtype: torch.dtype = torch.float32):
         super().__init__()
-        wn = waveglow.WN[k]
-        self.start = wn.start
-        self.layers = nn.ModuleList(_ScriptedWNLayer(wn, i) for i in range(wn.n_layers))
-        self.end = wn.end
-        self.n_channels = wn.n_channels
+        self.coupling = PackedWN(waveglow.WN[k], dtype)
         self.swap_halves = bool(waveglow.alternate_halves and k % 2 == 1)
         self.n_early = waveglow.n_early_size if waveglow._emits_early(k) else 0
         with torch.no_grad():
@@ -82,13 +58,7 @@ class _ScriptedInverseFlow(nn.Module):
             audio_a, audio_b = audio[:, n_half:], audio[:, :n_half]
         else:
             audio_a, audio_b = audio[:, :n_half], audio[:, n_half:]
-        hidden = self.start(audio_a)
-        output = torch.zeros(
-            hidden.size(0), self.n_channels, hidden.size(2), dtype=hidden.dtype, device=hidden.device
-        )
-        for layer in self.layers:
-            hidden, output = layer(hidden, spect, output)
-        coupling = self.end(output)
+        coupling = self.coupling(audio_a, spect)
         log_s, b = coupling[:, n_half:], coupling[:, :n_half]
         audio_b = (audio_b - b) / torch.exp(log_s)
         joined = torch.cat([audio_b, audio_a], 1) if self.swap_halves else torch.cat([audio_a, audio_b], 1)
@@ -111,16 +81,15 @@ class ScriptedWaveGlowVocoder(nn.Module):
         sigma: float = 0.6,
         denoising_strength: float = 0.01,
         sampling_rate: int = 22050,
+        dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
-        if any(hasattr(layer, "weight_g") for layer in waveglow.WN[0].in_layers):
-            raise ValueError("ScriptedWaveGlowVocoder: call waveglow.remove_weightnorm() first")
         self.upsample = waveglow.upsample
         self.trim = waveglow.upsample.kernel_size[0] - waveglow.upsample.stride[0]
         self.n_group = waveglow.n_group
         self.n_remaining_channels = waveglow.n_remaining_channels
         self.flows = nn.ModuleList(
-            _ScriptedInverseFlow(waveglow, k) for k in reversed(range(waveglow.n_flows))
+            _ScriptedInverseFlow(waveglow, k, dtype) for k in reversed(range(waveglow.n_flows))
         )
         stft = denoiser.stft
         self.filter_length = stft.filter_length
@@ -186,15 +155,25 @@ class ScriptedWaveGlowVocoder(nn.Module):
         return self.infer(mel, self.sigma, self.denoising_strength)
 
 
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def build_vocoder(
-    waveglow: WaveGlow, sigma: float = 0.6, denoising_strength: float = 0.01, sampling_rate: int = 22050
+    waveglow: WaveGlow,
+    sigma: float = 0.6,
+    denoising_strength: float = 0.01,
+    sampling_rate: int = 22050,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.jit.ScriptModule:
-    """Script a weight-norm-removed copy of `waveglow` with its denoiser (bias from a zero mel at sigma 0)."""
+    """Script `waveglow` (weight norm folded) with its denoiser (bias from a zero mel at sigma 0, in
+    float32); the couplings' weights are stored in `dtype` (see `fast_inference.PackedWN`)."""
     waveglow = waveglow.float().eval()
     if any(hasattr(layer, "weight_g") for layer in waveglow.WN[0].in_layers):
         waveglow.remove_weightnorm()
     denoiser = Denoiser(waveglow)
-    vocoder = ScriptedWaveGlowVocoder(waveglow, denoiser, sigma, denoising_strength, sampling_rate).eval()
+    vocoder = ScriptedWaveGlowVocoder(
+        waveglow, denoiser, sigma, denoising_strength, sampling_rate, dtype
+    ).eval()
     return torch.jit.script(vocoder)
 
 
@@ -211,6 +190,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--denoising-strength", type=float, default=0.01, help="used by forward(mel); 0 = off"
     )
     parser.add_argument("-sr", "--sampling-rate", type=int, default=22050, help="stored as metadata")
+    parser.add_argument(
+        "--precision",
+        choices=sorted(PRECISIONS),
+        default="fp32",
+        help="weights of the WaveGlow couplings: fp32 (the model's numbers), bf16 (about 3x faster on CPUs "
+        "with AVX512-BF16/AMX, SNR ~50 dB vs fp32), fp16 (for CUDA)",
+    )
     return parser.parse_args(argv)
 
 
@@ -221,12 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    vocoder = build_vocoder(waveglow, args.sigma, args.denoising_strength, args.sampling_rate)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    vocoder.save(args.output)
-    n_params = sum(p.numel() for p in vocoder.parameters())
+    vocoder = build_vocoder(
+        waveglow, args.sigma, args.denoising_strength, args.sampling_rate, PRECISIONS[args.precision]
+    )
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    vocoder.save(str(partial))
+    os.replace(partial, output)  # a crash mid-write never leaves a truncated vocoder behind
+    n_weights = sum(t.numel() for t in vocoder.state_dict().values())
     print(
-        f"wrote {args.output}: WaveGlow vocoder, {n_params / 1e6:.1f}M parameters, sigma {args.sigma}, "
+        f"wrote {args.output}: WaveGlow vocoder, {n_weights / 1e6:.1f}M {args.precision} weights, "
+        f"sigma {args.sigma}, "
         f"denoising strength {args.denoising_strength}; "
         f"mel (B, {waveglow.n_mel_channels}, T) -> audio (B, T*256)"
     )
