@@ -1,14 +1,15 @@
 """Tacotron 2 mel features: natural log of max(mel_basis @ |STFT(y)|, 1e-5).
 
-STFT: n_fft = filter_length, centred frames with reflect padding of n_fft/2 on both sides
-(F = 1 + floor(N / hop)), periodic Hann window of win_length zero-padded to n_fft, magnitude
-(not power). Mel basis: librosa's Slaney-normalised filters. Equals the original `TacotronSTFT`
-(a conv1d against a windowed Fourier basis) up to float rounding.
+STFT: the folder's `stft.STFT` (centred frames, reflect padding, periodic Hann window, magnitude not
+power), F = 1 + floor(N / hop). Mel basis: librosa's Slaney-normalised filters. Equals the original
+`TacotronSTFT` (a conv1d against a windowed Fourier basis) up to float rounding.
 """
 
 import librosa
 import torch
 from torch import nn
+
+from .stft import STFT
 
 
 def dynamic_range_compression(x: torch.Tensor, C: float = 1.0, clip_val: float = 1e-5) -> torch.Tensor:
@@ -33,8 +34,7 @@ class TacotronSTFT(nn.Module):
         mel_fmax: float | None = 8000.0,
     ):
         super().__init__()
-        if win_length > filter_length:
-            raise ValueError(f"win_length ({win_length}) must not exceed filter_length ({filter_length})")
+        self.stft_fn = STFT(filter_length, hop_length, win_length)
         self.filter_length = filter_length
         self.hop_length = hop_length
         self.win_length = win_length
@@ -44,27 +44,12 @@ class TacotronSTFT(nn.Module):
             sr=sampling_rate, n_fft=filter_length, n_mels=n_mel_channels, fmin=mel_fmin, fmax=mel_fmax
         )
         self.register_buffer("mel_basis", torch.from_numpy(mel_basis).float(), persistent=False)
-        self.register_buffer("window", torch.hann_window(win_length, periodic=True), persistent=False)
-
-    def magnitude(self, y: torch.Tensor) -> torch.Tensor:
-        """y: (B, N) -> |STFT| (B, filter_length // 2 + 1, 1 + N // hop_length)."""
-        spec = torch.stft(
-            y,
-            n_fft=self.filter_length,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window.to(y.dtype),
-            center=True,
-            pad_mode="reflect",
-            return_complex=True,
-        )
-        return spec.abs()
 
     def mel_spectrogram(self, y: torch.Tensor) -> torch.Tensor:
         """y: (B, N) waveform in [-1, 1] -> log-mel (B, n_mel_channels, 1 + N // hop_length)."""
         if y.numel() and (y.min() < -1 or y.max() > 1):
             raise ValueError("TacotronSTFT.mel_spectrogram: waveform must lie in [-1, 1]")
-        mel = torch.matmul(self.mel_basis.to(y.dtype), self.magnitude(y))
+        mel = torch.matmul(self.mel_basis.to(y.dtype), self.stft_fn.spectrum(y).abs())
         return dynamic_range_compression(mel)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:

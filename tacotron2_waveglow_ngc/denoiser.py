@@ -13,6 +13,7 @@ class Denoiser(nn.Module):
     with mel = zeros (mode "zeros") or standard-normal (mode "normal") of shape (1, n_mel, n_mel_frames).
     The original hard-codes 80 mel channels; here n_mel is read from `waveglow.upsample.in_channels`.
     Buffers: `stft.forward_basis`, `stft.inverse_basis`, `bias_spec` (the original's state dict).
+    TorchScript-compatible once built.
     """
 
     def __init__(
@@ -27,9 +28,8 @@ class Denoiser(nn.Module):
     ):
         super().__init__()
         weight = waveglow.upsample.weight
-        self.stft = STFT(
-            filter_length=filter_length, hop_length=filter_length // n_overlap, win_length=win_length
-        )
+        hop_length = filter_length // n_overlap
+        self.stft = STFT(filter_length, hop_length, win_length, original_bases=True)
         self.stft.to(weight.device)
         shape = (1, waveglow.upsample.in_channels, n_mel_frames)
         if mode == "zeros":

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from scipy.signal import get_window
 from torch import nn
 
 if __package__ in (None, ""):
@@ -37,7 +36,7 @@ if __package__ in (None, ""):
 from .checkpoints import CheckpointError, load_waveglow
 from .denoiser import Denoiser
 from .fast_inference import PackedWN
-from .stft import pad_center
+from .stft import STFT
 from .waveglow_model import WaveGlow
 
 
@@ -92,16 +91,9 @@ class ScriptedWaveGlowVocoder(nn.Module):
             _ScriptedInverseFlow(waveglow, k, dtype) for k in reversed(range(waveglow.n_flows))
         )
         stft = denoiser.stft
-        self.filter_length = stft.filter_length
-        self.hop_length_stft = stft.hop_length
-        self.n_bins = stft.n_bins
-        self.register_buffer("forward_basis", stft.forward_basis.clone())
-        self.register_buffer("inverse_basis", stft.inverse_basis.clone())
+        # The denoiser's transform without its state-dict-only conv bases (8 MB).
+        self.stft = STFT(stft.filter_length, stft.hop_length, stft.win_length, stft.window)
         self.register_buffer("bias_spec", denoiser.bias_spec.float().clone())
-        window_sq = pad_center(
-            get_window(stft.window, stft.win_length, fftbins=True) ** 2, stft.filter_length
-        )
-        self.register_buffer("window_sq", torch.from_numpy(window_sq).float().view(1, 1, -1))
         self.sigma = float(sigma)
         self.denoising_strength = float(denoising_strength)
         # Metadata for users of the file.
@@ -127,21 +119,9 @@ class ScriptedWaveGlowVocoder(nn.Module):
 
     def denoise(self, audio: torch.Tensor, strength: float) -> torch.Tensor:
         """audio (B, N) -> (B, (N // hop)·hop): spectral subtraction of the bias spectrum, as `Denoiser`."""
-        pad = self.filter_length // 2
-        padded = F.pad(audio.unsqueeze(1), [pad, pad], mode="reflect")
-        spectrum = F.conv1d(padded, self.forward_basis, stride=self.hop_length_stft)
-        real, imag = spectrum[:, : self.n_bins], spectrum[:, self.n_bins :]
-        magnitude = torch.sqrt(real**2 + imag**2)
-        phase = torch.atan2(imag, real)
+        magnitude, phase = self.stft.transform(audio)
         magnitude = torch.clamp(magnitude - self.bias_spec * strength, min=0.0)
-        recombined = torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
-        out = F.conv_transpose1d(recombined, self.inverse_basis, stride=self.hop_length_stft)
-        frames = torch.ones(1, 1, magnitude.size(2), dtype=out.dtype, device=out.device)
-        window_sum = F.conv_transpose1d(frames, self.window_sq, stride=self.hop_length_stft)
-        nonzero = window_sum > 1.1754943508222875e-38  # float32 tiny, as `STFT.inverse`
-        out = torch.where(nonzero, out / torch.where(nonzero, window_sum, torch.ones_like(window_sum)), out)
-        out = out * (float(self.filter_length) / self.hop_length_stft)
-        return out[:, 0, pad : out.size(2) - pad]
+        return self.stft.inverse(magnitude, phase).squeeze(1)
 
     @torch.jit.export
     def infer(self, mel: torch.Tensor, sigma: float, strength: float) -> torch.Tensor:

@@ -1,21 +1,22 @@
-"""Short-time Fourier transform as a pair of fixed convolutions (DLE `tacotron2_common/stft.py`).
+"""The one short-time Fourier transform of this folder: mel features, WaveGlow `Denoiser`, Griffin-Lim.
 
-`STFT.transform` is the analysis used for the mel features of Tacotron 2 / WaveGlow and by the
-WaveGlow `Denoiser`; `STFT.inverse` is the window-sum-square normalised overlap-add the denoiser uses
-to go back to audio. Frames are centred: the input is reflect-padded by `filter_length // 2` on both
-sides, so `n_frames = 1 + n_samples // hop_length`.
+Frames are centred: the input is reflect-padded by `filter_length // 2` on both sides, so
+`n_frames = 1 + n_samples // hop_length`. The window (`scipy.signal.get_window(window, win_length,
+fftbins=True)`, periodic Hann by default) is zero-padded to `filter_length`. The inverse is the
+window-sum-square normalised overlap-add.
 
-Stable API (the mel code of this folder relies on it):
+The original (DLE `tacotron2_common/stft.py`) convolves with a windowed real Fourier basis and its
+pseudo-inverse; here both directions are FFTs (`torch.stft` / `torch.istft`), the same transform up
+to float rounding and about 8x faster for the mel features. With `original_bases=True` the two bases
+are still stored, only so that state dicts match the original's layout (the `Denoiser`'s).
+
     stft = STFT(filter_length=1024, hop_length=256, win_length=1024, window="hann")
     magnitude, phase = stft.transform(audio)   # audio (B, N) -> both (B, filter_length // 2 + 1, F)
     audio = stft.inverse(magnitude, phase)      # -> (B, 1, N') with N' = (F - 1) * hop_length
 """
 
-from functools import lru_cache
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.signal import get_window
 from torch import nn
 
@@ -48,40 +49,41 @@ def real_dft_pseudo_inverse(filter_length: int) -> np.ndarray:
     return (2.0 / filter_length) * (basis_t - correction / (2.0 * filter_length))
 
 
-@lru_cache(maxsize=64)
-def window_sumsquare(window: str, n_frames: int, hop_length: int, win_length: int, n_fft: int) -> np.ndarray:
-    """Sum of squared, centre-padded windows over `n_frames` frames: float32 (n_fft + hop·(n_frames−1),).
-
-    Accumulated in a float32 array like the original (`audio_processing.window_sumsquare`, librosa
-    style, no window normalisation).
-    """
-    length = n_fft + hop_length * (n_frames - 1)
-    total = np.zeros(length, dtype=np.float32)
-    window_sq = pad_center(get_window(window, win_length, fftbins=True) ** 2, n_fft)
-    for frame in range(n_frames):
-        start = frame * hop_length
-        total[start : min(length, start + n_fft)] += window_sq[: max(0, min(n_fft, length - start))]
-    total.setflags(write=False)
-    return total
-
-
 def pad_center(values: np.ndarray, size: int) -> np.ndarray:
     """Zero-pad a 1-D array on both sides to `size` (left pad = (size − len) // 2, as librosa)."""
     left = (size - len(values)) // 2
     return np.pad(values, (left, size - len(values) - left))
 
 
-class STFT(nn.Module):
-    """STFT / inverse STFT by convolution with a windowed Fourier basis.
+def conv_bases(fft_window: torch.Tensor, hop_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original's conv1d / conv_transpose1d weights for a window (n_fft,) float32.
 
-    Buffers (names as the original, so a saved `Denoiser` state dict matches):
-    `forward_basis` (2·(filter_length//2+1), 1, filter_length) and `inverse_basis` (same shape).
-    The window (`scipy.signal.get_window(window, win_length, fftbins=True)`, i.e. periodic Hann by
-    default) is zero-padded to `filter_length` and multiplied into both bases.
+    Returns (forward_basis, inverse_basis), each (2·(n_fft//2+1), 1, n_fft) float32: the Fourier basis
+    and pinv(n_fft / hop · basis)ᵀ, each times the window. The bases are rounded to float32 before the
+    window product, as the original builds FloatTensors first, so loaded state dicts compare equal.
+    """
+    n_fft = fft_window.numel()
+    scale = n_fft / hop_length
+    forward = torch.from_numpy(fourier_basis(n_fft)[:, None, :]).float()
+    inverse = torch.from_numpy((real_dft_pseudo_inverse(n_fft) / scale).T[:, None, :]).float()
+    return forward * fft_window, inverse * fft_window
+
+
+class STFT(nn.Module):
+    """STFT (magnitude, phase) and its inverse, by FFT; see the module docstring for the conventions.
+
+    Buffers: `fft_window` (filter_length,), not saved. With `original_bases=True` also `forward_basis`
+    and `inverse_basis` (2·(filter_length//2+1), 1, filter_length), saved and otherwise unused.
+    TorchScript-compatible.
     """
 
     def __init__(
-        self, filter_length: int = 1024, hop_length: int = 256, win_length: int = 1024, window: str = "hann"
+        self,
+        filter_length: int = 1024,
+        hop_length: int = 256,
+        win_length: int = 1024,
+        window: str = "hann",
+        original_bases: bool = False,
     ):
         super().__init__()
         if win_length > filter_length:
@@ -91,49 +93,50 @@ class STFT(nn.Module):
         self.win_length = win_length
         self.window = window
         self.n_bins = filter_length // 2 + 1
+        fft_window = torch.from_numpy(
+            pad_center(get_window(window, win_length, fftbins=True), filter_length)
+        ).float()
+        self.register_buffer("fft_window", fft_window, persistent=False)
+        if original_bases:
+            forward_basis, inverse_basis = conv_bases(fft_window, hop_length)
+            self.register_buffer("forward_basis", forward_basis)
+            self.register_buffer("inverse_basis", inverse_basis)
 
-        basis = fourier_basis(filter_length)
-        scale = filter_length / hop_length
-        # pinv(scale · B) = pinv(B) / scale, B the Fourier basis.
-        inverse = (real_dft_pseudo_inverse(filter_length) / scale).T
-        fft_window = pad_center(get_window(window, win_length, fftbins=True), filter_length)
-        # Rounded to float32 before the window product, as the original builds FloatTensors first.
-        forward_basis = torch.from_numpy(basis[:, None, :]).float() * torch.from_numpy(fft_window).float()
-        inverse_basis = torch.from_numpy(inverse[:, None, :]).float() * torch.from_numpy(fft_window).float()
-        self.register_buffer("forward_basis", forward_basis)
-        self.register_buffer("inverse_basis", inverse_basis)
+    def spectrum(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (B, N) real -> complex STFT (B, filter_length//2 + 1, 1 + N // hop_length).
 
-    def transform(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """audio (B, N) float -> (magnitude, phase), each (B, filter_length//2 + 1, 1 + N // hop_length).
-
-        magnitude = sqrt(re² + im²) (not power); phase = atan2(im, re), radians.
         Reflect padding needs N > filter_length // 2.
         """
-        pad = self.filter_length // 2
-        padded = F.pad(audio.unsqueeze(1), (pad, pad), mode="reflect")
-        spectrum = F.conv1d(padded, self.forward_basis, stride=self.hop_length)
-        real, imag = spectrum[:, : self.n_bins], spectrum[:, self.n_bins :]
-        magnitude = torch.sqrt(real**2 + imag**2)
-        phase = torch.atan2(imag.detach(), real.detach())
-        return magnitude, phase
+        return torch.stft(
+            audio,
+            n_fft=self.filter_length,
+            hop_length=self.hop_length,
+            window=self.fft_window.to(audio.dtype),
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        )
+
+    def transform(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """audio (B, N) -> (magnitude, phase), each (B, filter_length//2 + 1, 1 + N // hop_length).
+
+        magnitude = |X| (not power); phase = arg X in radians, detached as in the original.
+        """
+        spectrum = self.spectrum(audio)
+        return spectrum.abs(), spectrum.detach().angle()
 
     def inverse(self, magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
         """(magnitude, phase) (B, filter_length//2 + 1, F) -> audio (B, 1, (F − 1)·hop_length).
 
-        Overlap-add of the windowed inverse basis, divided by the window sum-square where it is
-        larger than float32 `tiny`, scaled by filter_length / hop_length, and trimmed by
-        filter_length // 2 on both sides.
+        Windowed overlap-add divided by the window sum-square, trimmed by filter_length // 2 on both
+        sides. Raises if the window sum-square vanishes inside that span (where the original would
+        leave those samples unnormalised); it does not for the Hann window and hop ≤ win_length / 2.
         """
-        recombined = torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
-        audio = F.conv_transpose1d(recombined, self.inverse_basis, stride=self.hop_length)
-        if self.window is not None:
-            window_sum = window_sumsquare(
-                self.window, magnitude.size(-1), self.hop_length, self.win_length, self.filter_length
-            )
-            window_sum = torch.from_numpy(window_sum.copy()).to(audio.device)
-            nonzero = window_sum > torch.finfo(torch.float32).tiny
-            # Division only where the windows overlap (the original leaves the rest untouched).
-            audio = torch.where(nonzero, audio / torch.where(nonzero, window_sum, 1.0), audio)
-            audio = audio * (float(self.filter_length) / self.hop_length)
-        pad = self.filter_length // 2
-        return audio[:, :, pad:-pad]
+        audio = torch.istft(
+            torch.polar(magnitude, phase),
+            n_fft=self.filter_length,
+            hop_length=self.hop_length,
+            window=self.fft_window.to(magnitude.dtype),
+            center=True,
+        )
+        return audio.unsqueeze(1)

@@ -1,8 +1,11 @@
 """STFT used by the WaveGlow denoiser (and the mel features), and the Denoiser itself, against the fixture."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tacotron2_waveglow_ngc.checkpoints import load_waveglow
 from tacotron2_waveglow_ngc.denoiser import Denoiser
@@ -48,6 +51,20 @@ def test_transform_equals_torch_stft():
     )
 
 
+def test_original_bases_are_the_windowed_fourier_basis_and_its_inverse():
+    stft = STFT(original_bases=True)
+    audio = torch.randn(2, 3000, generator=torch.Generator().manual_seed(0))
+    padded = F.pad(audio.unsqueeze(1), (512, 512), mode="reflect")
+    convolved = F.conv1d(padded, stft.forward_basis, stride=256)
+    spectrum = stft.spectrum(audio)
+    torch.testing.assert_close(convolved, torch.cat([spectrum.real, spectrum.imag], 1), rtol=1e-4, atol=2e-4)
+    # inverse_basisᵀ · forward_basis = diag(window²) · hop / n_fft
+    product = stft.inverse_basis[:, 0].T.double() @ stft.forward_basis[:, 0].double()
+    expected = torch.diag(stft.fft_window.double() ** 2) * 256 / 1024
+    torch.testing.assert_close(product, expected, rtol=0, atol=1e-6)
+    assert list(STFT().state_dict()) == []
+
+
 def test_inverse_reconstructs_audio():
     torch.manual_seed(0)
     audio = torch.randn(2, 2560)
@@ -82,3 +99,12 @@ def test_denoiser_normal_mode_uses_generator(fixture):
     assert torch.equal(first, second)
     with pytest.raises(ValueError, match="mode"):
         Denoiser(waveglow, mode="ones")
+
+
+def test_denoiser_is_scriptable(fixture):
+    denoiser = Denoiser(load_waveglow(fixture["state_dict"], remove_weightnorm=True))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+        scripted = torch.jit.script(denoiser)
+    audio = fixture["outputs"]["denoiser"]["input_audio"]
+    assert torch.equal(scripted(audio, 0.01), denoiser(audio, 0.01))
