@@ -4,9 +4,10 @@
 
 Every symbol of a small alphabet (a few lowercase letters and the space, all in the tacotron2 symbol
 set) is rendered as its own fixed chord of three sinusoids, held for a whole number of mel frames drawn
-per token (3-8 frames of hop 256 at 22,050 Hz). So each utterance comes with its true durations, and
-`frame_labels_from_mel` recovers the symbol sounding in each frame of a log-mel by template matching,
-which lets a model test check in seconds that attention or a duration model learned the alignment.
+per token (3-8 frames of hop 256 at 22,050 Hz, or a range per symbol: `symbol_frames`). So each
+utterance comes with its true durations, and `frame_labels_from_mel` recovers the symbol sounding in
+each frame of a log-mel by template matching, which lets a model test check in seconds that attention or
+a duration model learned the alignment.
 
 Frame arithmetic (librosa/Tacotron STFT with center=True): frame t is centred on sample t * 256 and
 an utterance of S samples has 1 + floor(S / 256) frames. Symbol i, starting at frame c_i, owns samples
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,14 +127,25 @@ def make_synthetic_corpus(
     max_frames: int = 8,
     n_words: tuple[int, int] = (1, 3),
     word_length: tuple[int, int] = (2, 5),
+    symbol_frames: Mapping[str, tuple[int, int]] | None = None,
 ) -> SyntheticCorpus:
     """Generate the corpus in memory. Same arguments, same corpus (numpy's PCG64 generator).
 
     symbols: the alphabet; a space in it separates words, the other characters make them up.
     min_frames, max_frames: inclusive range of frames per character.
+    symbol_frames: inclusive (fewest, most) frames of the symbols it names, overriding min_frames and
+        max_frames for them, e.g. {"a": (12, 16), "t": (2, 3)}. Such characteristic durations make an
+        alignment proportional to the character count clearly wrong, which a model must then unlearn.
     """
     if not 1 <= min_frames <= max_frames:
         raise ValueError(f"need 1 <= min_frames <= max_frames, got {min_frames}, {max_frames}")
+    frame_ranges = {symbol: (min_frames, max_frames) for symbol in symbols}
+    for symbol, (fewest, most) in (symbol_frames or {}).items():
+        if symbol not in frame_ranges:
+            raise ValueError(f"symbol_frames names {symbol!r}, which is not in symbols {symbols!r}")
+        if not 1 <= fewest <= most:
+            raise ValueError(f"symbol_frames[{symbol!r}] must be (fewest, most) with 1 <= fewest <= most")
+        frame_ranges[symbol] = (fewest, most)
     letters = symbols.replace(" ", "")
     if not letters or len(set(symbols)) != len(symbols):
         raise ValueError(f"symbols {symbols!r} must be distinct and include at least one letter")
@@ -144,7 +156,9 @@ def make_synthetic_corpus(
     utterances = []
     for index in range(1, n_utterances + 1):
         text = random_text(rng, letters, n_words, word_length)
-        durations = rng.integers(min_frames, max_frames + 1, size=len(text)).astype(np.int64)
+        fewest, most = np.array([frame_ranges[char] for char in text]).T
+        # Same draws as integers(min_frames, max_frames + 1, size=len(text)) when all ranges are equal.
+        durations = rng.integers(fewest, most + 1).astype(np.int64)
         ids = [symbols.index(char) for char in text]
         utterances.append(
             SyntheticUtterance(f"syn-{index:04d}", text, durations, render(ids, durations, partials_hz))

@@ -106,3 +106,29 @@ def forward_algorithm(
     # Kept for parity: the original multiplies by the frame mask, turning -inf into NaN in padded frames.
     log_alpha_scaled = log_alpha_scaled * frame_mask.unsqueeze(2)
     return ForwardAlgorithmOutput(log_probs, log_c, sum_final_log_c, log_alpha_scaled)
+
+
+def state_posteriors(
+    emission_log_probs: torch.Tensor,
+    transition_logits: torch.Tensor,
+    state_lengths: torch.Tensor,
+    frame_lengths: torch.Tensor,
+) -> torch.Tensor:
+    """gamma_t(n) = P(state n at frame t | X, text) of the HMM `forward_algorithm` scores.
+
+    Arguments as for `forward_algorithm`. Returns (B, T, N), float32 at least and detached: each valid
+    frame sums to 1 over the valid states, padded frames and states are 0.
+
+    log p(X) is a log-sum over paths of exp(sum of the path's emission terms + transition terms), so
+    d log p / d e_t(n) is the posterior mass of the paths through state n at frame t: one backward pass
+    through the forward algorithm is the forward-backward algorithm, with the same clamps and
+    absorption. An impossible utterance (fewer frames than states, log p = -inf) gives NaN rows.
+    """
+    dtype = torch.promote_types(emission_log_probs.dtype, torch.float32)
+    with torch.enable_grad():
+        emissions = emission_log_probs.detach().to(dtype).requires_grad_(True)
+        log_probs = forward_algorithm(
+            emissions, transition_logits.detach().to(dtype), state_lengths, frame_lengths
+        ).log_probs
+        (posteriors,) = torch.autograd.grad(log_probs.sum(), emissions)
+    return posteriors

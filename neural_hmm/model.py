@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-from .hmm import forward_algorithm, lengths_to_mask
+from .hmm import forward_algorithm, lengths_to_mask, state_posteriors
 from .hparams import HParams
 from .layers import Encoder, OutputNet, OutputParameters, Prenet, gaussian_log_likelihood
 
@@ -385,6 +385,27 @@ class NeuralHMM(nn.Module):
             return_parameters=return_parameters,
         )
         return NeuralHMMOutput(hmm.log_probs, states, state_lengths, hmm)
+
+    @torch.no_grad()
+    def symbol_posteriors(
+        self, text: torch.Tensor, text_lengths: torch.Tensor, mels: torch.Tensor, mel_lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """The soft alignment: P(symbol i sounds at frame t | mel, text) under the model as it is.
+
+        Arguments as for `forward`. Returns (B, T, L) with T = max(mel_lengths): each valid frame sums
+        to 1 over the symbols; padding is 0. Symbol i owns states i * S ... i * S + S - 1
+        (S = state_per_phone, see `Encoder`). The model runs in its current mode; the prenet dropout
+        follows hparams.prenet_dropout_while_eval in eval mode (on by default: a random alignment).
+        """
+        output = self(text, text_lengths, mels, mel_lengths)
+        posteriors = state_posteriors(
+            output.hmm.emission_log_probs,
+            output.hmm.transition_logits,
+            output.state_lengths,
+            mel_lengths.to(text.device),
+        )
+        batch_size, n_frames, _ = posteriors.shape
+        return posteriors.view(batch_size, n_frames, text.shape[1], self.hparams.state_per_phone).sum(3)
 
     def normalise(self, mel: torch.Tensor) -> torch.Tensor:
         return (mel - self.hparams.normaliser_mean) / self.hparams.normaliser_std

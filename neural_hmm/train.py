@@ -76,7 +76,7 @@ from .checkpoints import (
 )
 from .data import TextMelDataset, collate_text_mel, text_to_ids
 from .generate_data_properties import apply_data_parameters, data_parameters_for_filelist
-from .hmm import forward_algorithm
+from .hmm import state_posteriors
 from .hparams import HParams
 from .logger import TrainingLog, plot_matrix, plot_state_path
 from .losses import neural_hmm_loss
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_overrides(text: str) -> dict:
     """'a=1,b=[2, 3],c=word' -> {'a': 1, 'b': [2, 3], 'c': 'word'} (commas inside brackets are kept)."""
     overrides = {}
-    for item in re.split(r",(?=\s*\w+\s*=)", text.strip()):
+    for item in re.split(r",(?=\s*\w+\s*=)", text.strip().rstrip(",")):
         if not item.strip():
             continue
         if "=" not in item:
@@ -195,6 +195,11 @@ def hparams_from_args(args: argparse.Namespace, base: HParams | None = None) -> 
         raise ValueError(
             f"--hparams: unknown names {unknown}; the names are HParams' (neural_hmm/hparams.py)"
         )
+    for name, value in overrides.items():
+        default = values[name]
+        if isinstance(default, (bool, int, float, str)) and not isinstance(value, (bool, int, float, str)):
+            kind = type(value).__name__
+            raise ValueError(f"--hparams: {name}={value!r} is a {kind}, expected a single value")
     values.update(overrides)
     values.update({f: getattr(args, f) for f in FIELD_FLAGS if getattr(args, f) is not None})
     n_mel = values["n_mel_channels"]
@@ -338,12 +343,9 @@ def log_images(log: TrainingLog, model: NeuralHMM, val_set, device: torch.device
         frames = mel.shape[1]
         log_alpha = output.hmm.log_alpha_scaled[0, :frames, :n_states].float().cpu()
         hmm = output.hmm
-        emissions = hmm.emission_log_probs.detach().float().requires_grad_(True)
-        with torch.enable_grad():
-            result = forward_algorithm(
-                emissions, hmm.transition_logits.detach().float(), output.state_lengths, mel_lengths
-            )
-            (posterior,) = torch.autograd.grad(result.log_probs.sum(), emissions)
+        posterior = state_posteriors(
+            hmm.emission_log_probs, hmm.transition_logits, output.state_lengths, mel_lengths
+        )
         posterior = posterior[0, :frames, :n_states].cpu()
         transitions = torch.sigmoid(hmm.transition_logits[0, :frames, :n_states].float()).cpu()
         log.image("mel_target", plot_matrix(mel.numpy(), "frame", "mel channel"), step)

@@ -83,3 +83,17 @@ def test_command_line_writes_a_consistent_corpus(tmp_path, capsys):
         assert rate == 22050 and audio.ndim == 1 and 1 + len(audio) // 256 == record["n_frames"]
     report = validate_filelists([tmp_path / "filelist.txt"], symbol_set="tacotron2")
     assert report.problems == []
+
+
+def test_symbol_frames_sets_per_symbol_durations_and_defaults_are_unchanged():
+    corpus = make_synthetic_corpus(8, seed=4, symbol_frames={"a": (12, 14), "t": (2, 2)})
+    for utterance in corpus.utterances:
+        for char, frames in zip(utterance.text, utterance.durations):
+            low, high = {"a": (12, 14), "t": (2, 2)}.get(char, (3, 8))
+            assert low <= frames <= high
+    plain, empty = make_synthetic_corpus(4, seed=4), make_synthetic_corpus(4, seed=4, symbol_frames={})
+    assert all(np.array_equal(a.durations, b.durations) for a, b in zip(plain.utterances, empty.utterances))
+    with pytest.raises(ValueError, match="not in symbols"):
+        make_synthetic_corpus(2, symbol_frames={"z": (2, 3)})
+    with pytest.raises(ValueError, match="fewest <= most"):
+        make_synthetic_corpus(2, symbol_frames={"a": (5, 3)})

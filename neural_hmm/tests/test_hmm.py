@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from neural_hmm.hmm import forward_algorithm, log_add_exp
+from neural_hmm.hmm import forward_algorithm, log_add_exp, state_posteriors
 from neural_hmm.hparams import HParams
 from neural_hmm.losses import neural_hmm_loss
 from neural_hmm.model import NeuralHMM
@@ -208,3 +208,23 @@ def test_teacher_forcing_equals_stepping_the_synthesis_cell(n_frames_per_step):
                 params.transition_logit[0], out.hmm.transition_logits[0, t], rtol=1e-5, atol=1e-5
             )
             ar_inputs = torch.cat((ar_inputs, mels[:, :, t].unsqueeze(1)), dim=1)[:, 1:]
+
+
+def test_state_posteriors_equal_brute_force_path_marginals():
+    generator = torch.Generator().manual_seed(4)
+    emission = torch.randn(2, 6, 3, generator=generator, dtype=torch.float64) * 2
+    logits = torch.randn(2, 6, 3, generator=generator, dtype=torch.float64)
+    state_lengths, frame_lengths = torch.tensor([3, 2]), torch.tensor([6, 4])
+    posteriors = state_posteriors(emission, logits, state_lengths, frame_lengths)
+    for b in range(2):
+        n, t = int(state_lengths[b]), int(frame_lengths[b])
+        log_p = brute_force_log_prob(emission[b].tolist(), logits[b].tolist(), n, t)
+        for frame, state in itertools.product(range(t), range(n)):
+            # Paths through (frame, state): raise that emission by log 2 and see the total grow.
+            bumped = emission[b].clone()
+            bumped[frame, state] += math.log(2.0)
+            with_bump = brute_force_log_prob(bumped.tolist(), logits[b].tolist(), n, t)
+            expected = math.expm1(with_bump - log_p)  # (p + mass) / p - 1
+            assert posteriors[b, frame, state].item() == pytest.approx(expected, abs=1e-9)
+    assert posteriors[1, 4:].abs().sum() == 0 and posteriors[1, :, 2:].abs().sum() == 0
+    torch.testing.assert_close(posteriors[0].sum(1), torch.ones(6, dtype=torch.float64))

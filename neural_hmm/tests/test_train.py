@@ -75,6 +75,10 @@ def test_hparams_overrides_and_flags():
     hparams = train.hparams_from_args(args)
     assert hparams.parameternetwork == [64, 32] and hparams.train_go is False
     assert hparams.run_name == "y"  # the dedicated flag wins over --hparams
+    trailing = train.hparams_from_args(train.parse_args(["--hparams", "save_model_checkpoint=7,"]))
+    assert trailing.save_model_checkpoint == 7
+    with pytest.raises(ValueError, match="expected a single value"):
+        train.hparams_from_args(train.parse_args(["--hparams", "batch_size=(2, 3)"]))
     with pytest.raises(ValueError, match="unknown names"):
         train.hparams_from_args(train.parse_args(["--hparams", "batch_sise=3"]))
     with pytest.raises(SystemExit):
