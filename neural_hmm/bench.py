@@ -2,6 +2,7 @@
 fixed synthetic batch (8 utterances x 80 tokens x 400 frames), fixed thread count, one warm-up, median.
 
     python -m neural_hmm.bench --threads 1 --steps 5 [--gradient-checkpointing] [--out bench.json]
+        [--original NEURAL_HMM_CHECKOUT [--side-by-side]]
 """
 
 from __future__ import annotations
@@ -65,16 +66,16 @@ def original_model(source: str, hparams: HParams):
     return Wrapped()
 
 
-def time_training_step(args) -> list[float]:
+def training_step_runner(model, args):
+    """A zero-argument callable doing one protocol training step of `model`; returns the loss."""
     hparams = HParams()
-    model = (original_model(args.original, hparams) if args.original else NeuralHMM(hparams)).train()
+    model = model.train()
     optimiser = torch.optim.Adam(
         model.parameters(), lr=hparams.learning_rate, weight_decay=hparams.weight_decay
     )
     batch = synthetic_batch(hparams, args.batch_size, args.tokens, args.frames)
-    times = []
-    for step in range(args.steps + 1):
-        start = time.perf_counter()
+
+    def step() -> float:
         optimiser.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             output = model(
@@ -84,10 +85,31 @@ def time_training_step(args) -> list[float]:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), hparams.grad_clip_thresh)
         optimiser.step()
-        elapsed = time.perf_counter() - start
-        print(f"step {step}: {elapsed:.2f} s, loss {loss.item():.1f}", flush=True)
-        if step > 0:
-            times.append(elapsed)
+        return loss.item()
+
+    return step
+
+
+def time_training_steps(args) -> dict[str, list[float]]:
+    """Seconds per step after one warm-up, per implementation. With --original and --side-by-side both
+    run, alternating step by step so a change of load on a shared machine hits them alike."""
+    hparams = HParams()
+    if args.original and args.side_by_side:
+        models = {"ours": NeuralHMM(hparams), "original": original_model(args.original, hparams)}
+    elif args.original:
+        models = {"original": original_model(args.original, hparams)}
+    else:
+        models = {"ours": NeuralHMM(hparams)}
+    runners = {name: training_step_runner(model, args) for name, model in models.items()}
+    times = {name: [] for name in runners}
+    for step in range(args.steps + 1):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            loss = run()
+            elapsed = time.perf_counter() - start
+            print(f"{name} step {step}: {elapsed:.2f} s, loss {loss:.1f}", flush=True)
+            if step > 0:
+                times[name].append(elapsed)
     return times
 
 
@@ -125,15 +147,22 @@ def main(argv=None):
     parser.add_argument("--synthesis-runs", type=int, default=3)
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--original", help="time the original code instead: path of a Neural-HMM checkout")
+    parser.add_argument(
+        "--side-by-side", action="store_true", help="with --original: time ours and the original, alternating"
+    )
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(1234)
     results = {"threads": args.threads, "torch": torch.__version__, "config": vars(args)}
     if not args.skip_training:
-        times = time_training_step(args)
-        results["train_step_s_median"] = statistics.median(times)
-        results["train_step_s"] = times
+        times = time_training_steps(args)
+        for name, values in times.items():
+            prefix = "" if len(times) == 1 else f"{name}_"
+            results[f"{prefix}train_step_s_median"] = statistics.median(values)
+            results[f"{prefix}train_step_s"] = values
+        if len(times) == 2:
+            results["speedup"] = statistics.median(times["original"]) / statistics.median(times["ours"])
     if args.synthesis_runs and not args.original:
         times = time_synthesis(args)
         results["synthesis_s_median"] = statistics.median(times)
