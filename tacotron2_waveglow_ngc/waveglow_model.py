@@ -36,7 +36,9 @@ class WeightNormConv1d(nn.Conv1d):
 
     def folded_weight(self) -> torch.Tensor:
         """The effective convolution weight g · v / ‖v‖: (C_out, C_in, K)."""
-        return self.weight_v * (self.weight_g / _norm_except_dim0(self.weight_v))
+        # The fused kernel behind torch.nn.utils.weight_norm: one op with its own backward, ~2 s per
+        # default-size training step cheaper on CPU than the same maths in separate autograd ops.
+        return torch._weight_norm(self.weight_v, self.weight_g, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.folded_weight(), self.bias)
