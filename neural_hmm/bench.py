@@ -25,6 +25,7 @@ if __package__ in (None, ""):
 from .hparams import HParams
 from .losses import neural_hmm_loss
 from .model import NeuralHMM
+from .train import make_adam
 
 
 def synthetic_batch(hparams: HParams, batch_size: int, n_tokens: int, n_frames: int, seed: int = 0):
@@ -66,13 +67,13 @@ def original_model(source: str, hparams: HParams):
     return Wrapped()
 
 
-def training_step_runner(model, args):
-    """A zero-argument callable doing one protocol training step of `model`; returns the loss."""
+def training_step_runner(model, args, original: bool = False):
+    """A zero-argument callable doing one protocol training step of `model`; returns the loss. Each side
+    uses its own train.py's optimiser: the original's torch.optim.Adam, ours the same Adam fused."""
     hparams = HParams()
     model = model.train()
-    optimiser = torch.optim.Adam(
-        model.parameters(), lr=hparams.learning_rate, weight_decay=hparams.weight_decay
-    )
+    adam = torch.optim.Adam if original else make_adam
+    optimiser = adam(model.parameters(), lr=hparams.learning_rate, weight_decay=hparams.weight_decay)
     batch = synthetic_batch(hparams, args.batch_size, args.tokens, args.frames)
 
     def step() -> float:
@@ -100,7 +101,7 @@ def time_training_steps(args) -> dict[str, list[float]]:
         models = {"original": original_model(args.original, hparams)}
     else:
         models = {"ours": NeuralHMM(hparams)}
-    runners = {name: training_step_runner(model, args) for name, model in models.items()}
+    runners = {name: training_step_runner(model, args, name == "original") for name, model in models.items()}
     times = {name: [] for name in runners}
     for step in range(args.steps + 1):
         for name, run in runners.items():

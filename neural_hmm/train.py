@@ -448,6 +448,16 @@ def warm_start(model: NeuralHMM, path: str, ignore_layers: list) -> None:
 # Training
 
 
+def make_adam(parameters, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The original's Adam, through torch's fused kernel where the device has one: the same update in
+    one op over all tensors (the default per-tensor loop takes ~3x longer on CPU)."""
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=True)
+    except RuntimeError:  # a device without the fused kernel
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+
+
 def train(args: argparse.Namespace) -> NeuralHMM:
     """Run training as configured by `args`; returns the trained (unwrapped) model of this process."""
     ddp = setup_distributed(args.device)
@@ -467,9 +477,7 @@ def train(args: argparse.Namespace) -> NeuralHMM:
         seed_everything(hparams.seed)
         model = NeuralHMM(hparams).to(ddp.device)
         seed_everything(hparams.seed + ddp.rank)
-        optimizer = torch.optim.Adam(
-            model.parameters(), lr=hparams.learning_rate, weight_decay=hparams.weight_decay
-        )
+        optimizer = make_adam(model.parameters(), lr=hparams.learning_rate, weight_decay=hparams.weight_decay)
         amp = hparams.precision == 16
         use_scaler = amp and ddp.device.type == "cuda"
         scaler = torch.amp.GradScaler(ddp.device.type, enabled=use_scaler)

@@ -12,7 +12,8 @@ this shared machine hits them alike):
 * WaveGlow inference: mel (1, 80, `--waveglow-frames` = 100) -> 25,600 samples, weight norm removed,
   sigma 0.6 -> samples/s; the denoiser (strength 0.01) is timed separately.
 * End to end: RTF = Tacotron 2 RTF + 22050 / (WaveGlow samples/s) [+ same for the denoiser]; lower is faster.
-* Training steps (fp32): zero_grad, forward, loss, backward, clip_grad_norm_, Adam step. Tacotron 2:
+* Training steps (fp32): zero_grad, forward, loss, backward, clip_grad_norm_, Adam step (each side's
+  train.py optimizer: DLE's `torch.optim.Adam`, ours `train.make_adam`, the same Adam fused). Tacotron 2:
   8 utterances × 80 tokens × 400 frames, lr 1e-3, weight decay 1e-6, clip 1.0 (DLE recipe); WaveGlow:
   4 segments × `--segment-length` samples, lr 1e-4, no weight decay, clip at float max (DLE
   `train_waveglow.sh`, which uses 8000-sample segments; the default here is 2000 because a 4 × 8000 step
@@ -54,6 +55,7 @@ from .denoiser import Denoiser
 from .fast_inference import VARIANTS, prepare_tacotron2, prepare_waveglow, variant_context
 from .losses import Tacotron2Loss, WaveGlowLoss
 from .tacotron2_model import Tacotron2
+from .train import make_adam
 from .waveglow_model import WaveGlow
 
 SAMPLING_RATE = 22050
@@ -206,7 +208,9 @@ def tacotron2_training_runner(model, args, device, original: bool = False):
     gate = torch.zeros(batch, n_frames, device=device)
     gate[:, -1] = 1
     output_lengths = torch.full((batch,), n_frames, dtype=torch.long, device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
+    # Each side's own train.py optimizer: DLE's torch.optim.Adam, ours the same Adam fused.
+    adam = torch.optim.Adam if original else make_adam
+    optimizer = adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
     if original:
         loss_fn = importlib.import_module("tacotron2.loss_function").Tacotron2Loss()
 
@@ -238,7 +242,9 @@ def waveglow_training_runner(model, args, device, original: bool = False):
     mel = torch.randn(batch, model.upsample.in_channels, segment // HOP_LENGTH + 1, generator=generator).to(
         device
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=0.0)
+    # Each side's own train.py optimizer: DLE's torch.optim.Adam, ours the same Adam fused.
+    adam = torch.optim.Adam if original else make_adam
+    optimizer = adam(model.parameters(), lr=1e-4, weight_decay=0.0)
     if original:
         loss_fn = importlib.import_module("waveglow.loss_function").WaveGlowLoss(1.0)
 
