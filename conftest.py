@@ -37,10 +37,20 @@ def locate_shared_dir() -> Path:
 def shared_dir() -> Path:
     path = locate_shared_dir()
     if not (path / "parity").is_dir():
-        reason = (
-            f"parity fixtures not found at {path} (set TTS_SHARED_DIR or place shared/ beside the repo)"
-        )
+        reason = f"parity fixtures not found at {path} (set TTS_SHARED_DIR or place shared/ beside the repo)"
         if os.environ.get("CI"):
             pytest.fail(reason + "; under CI these tests must run, not skip")
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module: tiny models run several times faster on one thread than on
+    two busy cores. Use with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

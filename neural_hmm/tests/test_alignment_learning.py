@@ -25,12 +25,7 @@ N_TRAIN, N_HELD_OUT = 48, 8
 STEPS, BATCH_SIZE, LEARNING_RATE = 100, 12, 0.01
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_hparams() -> HParams:

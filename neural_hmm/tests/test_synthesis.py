@@ -17,9 +17,12 @@ N_MEL = 20
 HOP = 256
 # An untrained model rarely reaches its last state within the short limits used here; TorchScript is
 # deprecated but is the vocoder format of this repository.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*reached max_sampling_time:UserWarning", "ignore:`torch.jit:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:.*reached max_sampling_time:UserWarning", "ignore:`torch.jit:DeprecationWarning"
+    ),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +42,6 @@ def checkpoint(tmp_path_factory) -> Path:
     torch.save(neural_hmm_checkpoint(NeuralHMM(hparams)), path)
     return path
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class RepeatVocoder(nn.Module):
