@@ -449,8 +449,8 @@ def warm_start(model: NeuralHMM, path: str, ignore_layers: list) -> None:
 
 
 def make_adam(parameters, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """The original's Adam, through torch's fused kernel where the device has one: the same update in
-    one op over all tensors (the default per-tensor loop takes ~3x longer on CPU)."""
+    """The original's Adam, through torch's fused kernel where the device has one: the same update, to
+    float rounding, in one op over all tensors (the default per-tensor loop takes ~3x longer on CPU)."""
     parameters = list(parameters)
     try:
         return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=True)
