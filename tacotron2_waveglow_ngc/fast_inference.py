@@ -70,8 +70,9 @@ def pack_waveglow(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     untouched and its other submodules are shared (inference only)."""
     packed = copy.copy(model)
     packed._modules = dict(model._modules)
-    packed.WN = nn.ModuleList(PackedWN(wn, dtype) for wn in model.WN)
-    return packed.eval()
+    packed.WN = nn.ModuleList(PackedWN(wn, dtype) for wn in model.WN).eval()
+    packed.training = False  # not .eval(): that would also switch the shared submodules of `model`
+    return packed
 
 
 def is_packed(model: nn.Module) -> bool:

@@ -95,3 +95,10 @@ def test_bf16_export_runs_and_stays_close():
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="unknown variant"):
         prepare_waveglow(tiny_waveglow(), "fp8")
+
+
+def test_packing_leaves_the_modes_of_the_model_alone():
+    model = tiny_waveglow().train()
+    packed = pack_waveglow(model, torch.float32)
+    assert not packed.training and not packed.WN[0].training
+    assert all(module.training for module in model.modules())
