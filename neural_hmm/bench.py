@@ -153,6 +153,8 @@ def main(argv=None):
     )
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
+    if args.side_by_side and not args.original:
+        parser.error("--side-by-side needs --original NEURAL_HMM_CHECKOUT to compare with")
     torch.set_num_threads(args.threads)
     torch.manual_seed(1234)
     results = {"threads": args.threads, "torch": torch.__version__, "config": vars(args)}

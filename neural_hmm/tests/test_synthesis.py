@@ -43,7 +43,6 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-
 class RepeatVocoder(nn.Module):
     """Mel (B, n_mel, T) -> audio (B, T * 256): each frame's mean, held for one hop."""
 
