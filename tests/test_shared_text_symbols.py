@@ -1,9 +1,14 @@
 """Symbol tables: exact order against the fixtures and the documented anchors."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from shared_text import ARPABET_PHONES, SYMBOL_SETS, get_symbols, symbol_to_id
+
+# The symbol lists and ids of the original repositories (see `fixtures/README.md`).
+FIXTURE = Path(__file__).parent / "fixtures" / "text_front_end_parity.pt"
 
 
 def test_arpabet_phones_are_the_84_cmudict_symbols_in_order():
@@ -13,15 +18,15 @@ def test_arpabet_phones_are_the_84_cmudict_symbols_in_order():
     assert len(ARPABET_PHONES) == 84
 
 
-def test_tacotron2_and_mmi_tables_equal_the_fixture(shared_dir):
-    frontend = torch.load(shared_dir / "parity/tacotron2_mmi/subfixtures.pt")["text_frontend"]
+def test_tacotron2_and_mmi_tables_equal_the_fixture():
+    frontend = torch.load(FIXTURE, weights_only=True)["tacotron2_mmi"]
     assert get_symbols("tacotron2") == frontend["symbols"]
     assert get_symbols("tacotron2_mmi_ctc") == frontend["ctc_symbols"]
     assert len(frontend["symbols"]) == 148 and len(frontend["ctc_symbols"]) == 137
 
 
-def test_flowtron_table_equals_the_fixture(shared_dir):
-    text_fixture = torch.load(shared_dir / "parity/flowtron/subfixtures.pt")["text"]
+def test_flowtron_table_equals_the_fixture():
+    text_fixture = torch.load(FIXTURE, weights_only=True)["flowtron"]
     assert get_symbols("flowtron") == text_fixture["symbols"]
     assert len(text_fixture["symbols"]) == 185
 
@@ -45,10 +50,10 @@ def test_vits_table_anchors_and_duplicated_apostrophe():
     assert symbol_to_id("vits")["'"] == 176  # the later id wins, as in the original lookup
 
 
-def test_vits_table_fits_the_naturalspeech_fixture(shared_dir):
-    fixture = torch.load(shared_dir / "parity/naturalspeech/fixture.pt")
-    assert fixture["config"]["n_vocab"] == len(get_symbols("vits"))
-    phoneme_ids = fixture["inputs"]["x"]
+def test_vits_table_fits_the_naturalspeech_fixture():
+    fixture = torch.load(FIXTURE, weights_only=True)["naturalspeech"]
+    assert fixture["n_vocab"] == len(get_symbols("vits"))
+    phoneme_ids = fixture["x"]
     assert int(phoneme_ids.max()) < len(get_symbols("vits"))
     assert (phoneme_ids[:, ::2] == 0).all()  # add_blank: blanks at every even position
 

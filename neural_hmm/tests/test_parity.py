@@ -1,8 +1,10 @@
-"""Parity with the original Neural-HMM (`shared/parity/neural_hmm/fixture.pt`, branch main cf8a0c4).
+"""Parity with the original Neural-HMM (`fixtures/neural_hmm_fixture.pt`, branch main cf8a0c4).
 
 Tolerances follow the fixture README: log-probabilities rtol 1e-5; per-frame tensors 1e-5 (relative
 for large log-likelihoods); synthesis state sequences identical and mels 1e-5.
 """
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +21,8 @@ LOG_LIKELIHOOD = dict(atol=1e-4, rtol=1e-5)  # sums of 80 channel terms, magnitu
 
 
 @pytest.fixture(scope="module")
-def fixture(shared_dir):
-    return torch.load(shared_dir / "parity" / "neural_hmm" / "fixture.pt", weights_only=True)
+def fixture():
+    return torch.load(Path(__file__).parent / "fixtures" / "neural_hmm_fixture.pt", weights_only=True)
 
 
 def to_device(value, device):

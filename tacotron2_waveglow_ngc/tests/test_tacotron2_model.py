@@ -1,7 +1,8 @@
 """Structure, shapes, gradients and stopping of the Tacotron 2 model on tiny configs."""
 
-import re
+import json
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,18 +46,10 @@ def tiny_batch(device, batch_size: int, n_frames: int = 9):
     return [t.to(device) for t in (text, input_lengths, mel, gate, output_lengths)]
 
 
-def reference_tacotron2_entries(shared_dir) -> list[tuple[str, tuple[int, ...], str]]:
-    lines = (shared_dir / "reference" / "tacotron2_waveglow_state_dict.txt").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("## Tacotron2"))
-    entries = []
-    for line in lines[start + 1 :]:
-        if line.startswith("## "):
-            break
-        if not line.strip() or line.startswith("#"):
-            continue
-        name, shape, dtype = line.split("\t")
-        entries.append((name, tuple(int(n) for n in re.findall(r"\d+", shape)), dtype))
-    return entries
+def reference_tacotron2_entries() -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, shape, dtype) from `fixtures/reference_state_dicts.json` (see `fixtures/README.md`)."""
+    entries = json.loads((Path(__file__).parent / "fixtures" / "reference_state_dicts.json").read_text())
+    return [(name, tuple(shape), dtype) for name, shape, dtype in entries["tacotron2"]]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +57,8 @@ def default_model():
     return Tacotron2(Tacotron2Config())
 
 
-def test_default_state_dict_matches_reference(shared_dir, default_model):
-    expected = reference_tacotron2_entries(shared_dir)
+def test_default_state_dict_matches_reference(default_model):
+    expected = reference_tacotron2_entries()
     assert len(expected) == 84
     actual = [
         (name, tuple(tensor.shape), str(tensor.dtype).removeprefix("torch."))

@@ -1,4 +1,4 @@
-"""Parity with the DeepLearningExamples Tacotron 2 fixture (`shared/parity/tacotron2/`).
+"""Parity with the DeepLearningExamples Tacotron 2 fixture (`fixtures/tacotron2_fixture.pt`).
 
 The fixture was produced with the prenet dropout removed, so the model here is built with
 `prenet_dropout=0`. Tolerances follow the fixture README: teacher forcing and losses 1e-5,
@@ -6,6 +6,7 @@ greedy decoding 1e-4 (autoregressive accumulation), lengths exact.
 """
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from tacotron2_waveglow_ngc.tacotron2_model import Tacotron2
 
 TEACHER_FORCED = dict(atol=1e-5, rtol=1e-5)
 GREEDY = dict(atol=1e-4, rtol=1e-5)
+FIXTURE = Path(__file__).parent / "fixtures" / "tacotron2_fixture.pt"
 
 
 def to_device(value, device):
@@ -30,8 +32,8 @@ def to_device(value, device):
 
 
 @pytest.fixture(scope="module")
-def fixture(shared_dir, device):
-    return to_device(torch.load(shared_dir / "parity" / "tacotron2" / "fixture.pt"), device)
+def fixture(device):
+    return to_device(torch.load(FIXTURE, weights_only=True), device)
 
 
 def build_model(fixture, device, **overrides) -> Tacotron2:

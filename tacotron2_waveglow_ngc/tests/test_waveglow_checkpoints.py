@@ -4,6 +4,7 @@ import os
 import sys
 import types
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,8 +23,8 @@ from tacotron2_waveglow_ngc.checkpoints import (
 
 
 @pytest.fixture(scope="module")
-def fixture(shared_dir):
-    return torch.load(shared_dir / "parity" / "waveglow" / "fixture.pt")
+def fixture():
+    return torch.load(Path(__file__).parent / "fixtures" / "waveglow_fixture.pt", weights_only=True)
 
 
 def assert_state_equal(model, state_dict):

@@ -1,7 +1,8 @@
 """WaveGlow: parity with the DLE fixture, flow invertibility, log-determinants, state-dict layout."""
 
 import copy
-import re
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,8 +16,8 @@ TINY_WN = dict(n_layers=2, n_channels=4, kernel_size=3)
 
 
 @pytest.fixture(scope="module")
-def fixture(shared_dir):
-    return torch.load(shared_dir / "parity" / "waveglow" / "fixture.pt")
+def fixture():
+    return torch.load(Path(__file__).parent / "fixtures" / "waveglow_fixture.pt", weights_only=True)
 
 
 @pytest.fixture()
@@ -194,22 +195,15 @@ def test_meta_device_build_and_default_counts():
     assert sum(t.numel() for t in model.state_dict().values()) == 268_294_760
 
 
-def reference_section(text: str, header_regex: str) -> list[tuple[str, tuple[int, ...]]]:
-    """(name, shape) lines of the reference state-dict section whose `##` header matches."""
-    sections = re.split(r"^## ", text, flags=re.M)
-    [section] = [s for s in sections if re.match(header_regex, s.splitlines()[0])]
-    rows = []
-    for line in section.splitlines()[1:]:
-        if line and not line.startswith("#"):
-            name, shape, _ = line.split("\t")
-            rows.append((name, tuple(int(d) for d in re.findall(r"\d+", shape))))
-    return rows
+def reference_entries(model: str) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) in order, from `fixtures/reference_state_dicts.json` (see `fixtures/README.md`)."""
+    entries = json.loads((Path(__file__).parent / "fixtures" / "reference_state_dicts.json").read_text())
+    return [(name, tuple(shape)) for name, shape, _ in entries[model]]
 
 
 @pytest.mark.parametrize("n_channels, n_floats", [(512, 268_294_760), (256, 87_879_272)])
-def test_default_state_dict_equals_reference(shared_dir, n_channels, n_floats):
-    text = (shared_dir / "reference" / "tacotron2_waveglow_state_dict.txt").read_text()
-    expected = reference_section(text, rf"WaveGlow \(DLE .*n_channels={n_channels}\s*$")
+def test_default_state_dict_equals_reference(n_channels, n_floats):
+    expected = reference_entries(f"waveglow_dle_n_channels_{n_channels}")
     with torch.device("meta"):
         model = WaveGlow(WN_config=dict(n_layers=8, kernel_size=3, n_channels=n_channels))
     ours = [(name, tuple(t.shape)) for name, t in model.state_dict().items()]
@@ -217,11 +211,10 @@ def test_default_state_dict_equals_reference(shared_dir, n_channels, n_floats):
     assert sum(t.numel() for t in model.state_dict().values()) == n_floats
 
 
-def test_nvidia_reference_layout_converts(shared_dir):
+def test_nvidia_reference_layout_converts():
     from tacotron2_waveglow_ngc.checkpoints import to_nvidia_layout
 
-    text = (shared_dir / "reference" / "tacotron2_waveglow_state_dict.txt").read_text()
-    expected = reference_section(text, r"WaveGlow \(NVIDIA")
+    expected = reference_entries("waveglow_nvidia_n_channels_256")
     with torch.device("meta"):
         model = WaveGlow(WN_config=dict(n_layers=8, kernel_size=3, n_channels=256))
     fused = to_nvidia_layout(model.state_dict())

@@ -1,6 +1,7 @@
 """STFT used by the WaveGlow denoiser (and the mel features), and the Denoiser itself, against the fixture."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,8 @@ from tacotron2_waveglow_ngc.stft import STFT, fourier_basis, real_dft_pseudo_inv
 
 
 @pytest.fixture(scope="module")
-def fixture(shared_dir):
-    return torch.load(shared_dir / "parity" / "waveglow" / "fixture.pt")
+def fixture():
+    return torch.load(Path(__file__).parent / "fixtures" / "waveglow_fixture.pt", weights_only=True)
 
 
 def test_closed_form_pseudo_inverse_equals_pinv():
