@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one install step: a virtual environment in .venv, a CPU build of PyTorch unless a torch is
-# already there, every Python dependency, and every Cython extension built in place.
+# already there, every Python dependency, and the Cython extensions built in place (Cython and a C
+# compiler are needed only once a paper folder has a .pyx file).
 #
 #   bash install.sh
 #
@@ -12,6 +13,7 @@
 #   TTS_SYSTEM_SITE_PACKAGES=1     let the venv see system packages (Docker images with CUDA torch)
 #   TORCH_SPEC='torch==2.13.0'     what to install when no torch is importable
 #   TORCH_INDEX_URL=url            index for that install (e.g. PyTorch's CPU or CUDA wheel index)
+#   TTS_REQUIRE_CUDA_TORCH=1       refuse a CPU-only torch (docker/Dockerfile sets it in the CUDA image)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,7 +23,7 @@ venv="${TTS_VENV:-.venv}"
 torch_spec="${TORCH_SPEC:-torch==2.13.0}"
 for arg in "$@"; do
   case "$arg" in
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,24 +55,59 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
   "${pip[@]}" install "${index_args[@]}" "$torch_spec"
 fi
 
-# Re-run pip only when the declared dependencies changed since the last successful install.
-stamp="$venv/.tts-install-stamp"
-fingerprint="$(cat pyproject.toml setup.py | cksum)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
-  say "installing Python dependencies"
-  "${pip[@]}" install setuptools wheel cython numpy
-  "${pip[@]}" install --no-build-isolation -e ".[dev]"
-  echo "$fingerprint" > "$stamp"
-fi
+# In the CUDA image a CPU-only torch means every run silently trains on the CPU (a host .venv copied
+# into the image did exactly that). Only the image's own variable turns this on: probing for nvcc or
+# /usr/local/cuda would also refuse developer machines and CI containers that ship a CUDA toolkit
+# beside a CPU torch.
+require_cuda_torch() {
+  local build
+  build="$("$py" -c 'import torch; print(torch.__version__, torch.version.cuda or "none")')" \
+    || die "$venv/bin/python cannot import torch"
+  if [ "${build##* }" = none ]; then
+    die "torch ${build% *} in $venv is a CPU-only build, but TTS_REQUIRE_CUDA_TORCH=1 (the CUDA image).
+  A host virtual environment copied into the image? Keep it out (.dockerignore lists .venv) and rebuild.
+  Otherwise install a CUDA build into $venv, e.g.
+    $venv/bin/pip install --force-reinstall '$torch_spec' --index-url https://download.pytorch.org/whl/cu126
+  or build FROM an image whose Python has a CUDA torch and let the venv see it (TTS_SYSTEM_SITE_PACKAGES=1).
+  To build a CPU-only image on purpose, set TTS_REQUIRE_CUDA_TORCH=0."
+  fi
+  say "CUDA image: torch ${build% *} is built for CUDA ${build##* }"
+}
+case "${TTS_REQUIRE_CUDA_TORCH:-0}" in
+  1) require_cuda_torch ;;
+  0) ;;
+  *) die "TTS_REQUIRE_CUDA_TORCH must be 0 or 1, not '$TTS_REQUIRE_CUDA_TORCH'" ;;
+esac
 
-# Cython extensions (monotonic alignment search, soft-DTW, ...) are built in place.
-if [ -n "$(find . -name '*.pyx' -not -path "./$venv/*" -not -path './build/*' -print -quit)" ]; then
+# Cython extensions (monotonic alignment search, soft-DTW, ...) are built in place. Cython, numpy's
+# headers and a C compiler are build-time needs of those extensions only: nothing asks for them until
+# a paper folder has a .pyx file. They come before the editable install, which runs setup.py.
+build_requirements=()
+has_extensions="$(find . -name '*.pyx' -not -path "./$venv/*" -not -path './build/*' -print -quit)"
+if [ -n "$has_extensions" ]; then
   compiler="${CC:-cc}"
   command -v "$compiler" >/dev/null || command -v gcc >/dev/null \
     || die "a C compiler is needed to build the Cython extensions (Debian/Ubuntu: apt-get install gcc; set CC to use another)"
   include_dir="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
   [ -f "$include_dir/Python.h" ] \
     || die "Python headers not found in $include_dir (Debian/Ubuntu: apt-get install python3-dev)"
+  "$py" -c 'import Cython, numpy' 2>/dev/null || build_requirements=('cython>=3.0' numpy)
+fi
+
+# Re-run pip only when the declared dependencies changed since the last successful install.
+stamp="$venv/.tts-install-stamp"
+fingerprint="$(cat pyproject.toml setup.py | cksum)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
+  say "installing Python dependencies"
+  "${pip[@]}" install setuptools wheel "${build_requirements[@]}"
+  "${pip[@]}" install --no-build-isolation -e ".[dev]"
+  echo "$fingerprint" > "$stamp"
+elif [ "${#build_requirements[@]}" -gt 0 ]; then
+  say "installing Cython (a .pyx extension needs it to build)"
+  "${pip[@]}" install "${build_requirements[@]}"
+fi
+
+if [ -n "$has_extensions" ]; then
   say "building Cython extensions in place"
   "$py" setup.py --quiet build_ext --inplace
 fi

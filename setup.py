@@ -17,9 +17,15 @@ def cython_extensions():
         path for path in Path(".").glob("*/**/*.pyx") if not SKIPPED_DIRS.intersection(path.parts)
     )
     if not sources:
-        return []
-    import numpy
-    from Cython.Build import cythonize
+        return []  # no extension yet: Cython and a C compiler are not needed
+    try:
+        import numpy
+        from Cython.Build import cythonize
+    except ImportError as error:
+        raise SystemExit(
+            f"setup.py: {sources[0]} is a Cython extension; building it needs {error.name}: "
+            "pip install 'cython>=3.0' numpy (install.sh does this when a .pyx exists)"
+        ) from None
 
     extensions = [
         Extension(
