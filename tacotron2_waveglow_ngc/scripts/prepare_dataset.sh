@@ -6,14 +6,13 @@
 #   bash scripts/prepare_dataset.sh [DATA_ROOT] [--mels]
 #
 # DATA_ROOT defaults to ./data; LJSpeech ends up in DATA_ROOT/LJSpeech-1.1 and the filelists in
-# DATA_ROOT/filelists. If you already have NVIDIA's published split lists, set NVIDIA_LISTS=dir.
+# DATA_ROOT/filelists (with --mels also LJSpeech-1.1/mels/*.pt and the ljs_mel_text_*_filelist.txt
+# lists of prepare_mels.py). If you already have NVIDIA's published split lists, set NVIDIA_LISTS=dir.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-repo_root="$(cd "$here/.." && pwd)"
-data_root="${1:-./data}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+data_root="$(absolute "${1:-./data}")"
 precompute_mels=0
 [ "${2:-}" = "--mels" ] && precompute_mels=1
-py="${PYTHON:-$repo_root/.venv/bin/python}"
 ljspeech="$data_root/LJSpeech-1.1"
 ljspeech_url="${LJSPEECH_URL:-https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2}"
 
@@ -32,7 +31,11 @@ split_args=()
   --dataset-path "$ljspeech" --symbol-set tacotron2 --cleaners english_cleaners -q
 
 if [ "$precompute_mels" = 1 ]; then
-  "$py" -m tacotron2_waveglow_ngc.prepare_mels --dataset-path "$ljspeech" \
+  # LJSpeech-1.1/mels/*.pt and filelists/ljs_mel_text_*_filelist.txt, as DLE's prepare_mels.sh.
+  "$py" "$here/prepare_mels.py" --dataset-path "$ljspeech" \
     --filelists "$data_root"/filelists/ljs_audio_text_*_filelist.txt
 fi
 echo "done: train with --dataset-path $ljspeech --training-files $data_root/filelists/ljs_audio_text_train_filelist.txt"
+if [ "$precompute_mels" = 1 ]; then
+  echo "  or on the saved mels: --load-mel-from-disk --training-files $data_root/filelists/ljs_mel_text_train_filelist.txt"
+fi
