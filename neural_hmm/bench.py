@@ -1,4 +1,4 @@
-"""Training-step and synthesis timing of Neural-HMM at the default size, following shared BENCHMARKS.md:
+"""Training-step and synthesis timing of Neural-HMM at the default size, by the project's protocol:
 fixed synthetic batch (8 utterances x 80 tokens x 400 frames), fixed thread count, one warm-up, median.
 
     python -m neural_hmm.bench --threads 1 --steps 5 [--gradient-checkpointing] [--out bench.json]
@@ -23,9 +23,10 @@ if __package__ in (None, ""):
     __package__ = "neural_hmm"
 
 from .hparams import HParams
+from .infra import make_adam
 from .losses import neural_hmm_loss
 from .model import NeuralHMM
-from .train import make_adam
+from .timing import time_synthesis
 
 
 def synthetic_batch(hparams: HParams, batch_size: int, n_tokens: int, n_frames: int, seed: int = 0):
@@ -114,23 +115,6 @@ def time_training_steps(args) -> dict[str, list[float]]:
     return times
 
 
-def time_synthesis(args) -> list[float]:
-    hparams = HParams()
-    model = NeuralHMM(hparams).eval()
-    text = torch.randint(1, hparams.n_symbols, (args.tokens,))
-    times = []
-    for run in range(args.synthesis_runs + 1):
-        start = time.perf_counter()
-        # An untrained model's durations are arbitrary: a threshold near 1 never leaves state 0, so the
-        # run takes exactly `frames` steps.
-        model.synthesise(
-            text, sampling_temp=0.0, max_sampling_time=args.frames, duration_quantile_threshold=1e-30
-        )
-        if run > 0:
-            times.append(time.perf_counter() - start)
-    return times
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -167,7 +151,7 @@ def main(argv=None):
         if len(times) == 2:
             results["speedup"] = statistics.median(times["original"]) / statistics.median(times["ours"])
     if args.synthesis_runs and not args.original:
-        times = time_synthesis(args)
+        times = time_synthesis(NeuralHMM(HParams()).eval(), args.tokens, args.frames, args.synthesis_runs)
         results["synthesis_s_median"] = statistics.median(times)
         results["rtf"] = statistics.median(times) / (args.frames * 256 / 22050)
     print(json.dumps(results, indent=2))

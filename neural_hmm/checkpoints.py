@@ -15,9 +15,8 @@ runs and any other global (e.g. `os.system`) is refused with a CheckpointError.
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,15 +24,12 @@ from typing import Any, NamedTuple
 import torch
 
 from .hparams import HParams
+from .infra import CheckpointError, Position, check_finite, load_weights_only, point_last, save_atomic
 from .model import NeuralHMM
 
 LIGHTNING_PREFIX = "model."
 # Lightning hparams that are objects or run-time state rather than configuration.
 NON_CONFIG_HPARAMS = ("normaliser", "cmu_phonetiser", "logger")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read or does not fit the model; the message says what and where."""
 
 
 def _stand_in(module: str, name: str, base: type = object) -> type:
@@ -77,29 +73,8 @@ def safe_globals_for_lightning() -> list:
 
 
 def read_checkpoint_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """torch.load with weights_only=True and the Lightning stand-ins allow-listed; clear errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        with torch.serialization.safe_globals(safe_globals_for_lightning()):
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        message = str(error)
-        found = re.search(r"GLOBAL ([\w.]+)", message) or re.search(r"unrecognized function (\S+)", message)
-        detail = f"it references `{found.group(1)}`" if found else message.splitlines()[0]
-        raise CheckpointError(
-            f"{path}: refused to load: {detail}, which is not on the weights-only allow list. Neural-HMM "
-            "checkpoints need only tensors, containers and the Lightning/Neural-HMM data classes; this "
-            "file may run arbitrary code if unpickled normally: do not use weights_only=False unless you "
-            "trust it."
-        ) from error
-    except (EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"{path}: truncated or not a PyTorch checkpoint ({error})") from error
-    except RuntimeError as error:
-        if any(hint in str(error) for hint in ("PytorchStreamReader", "central directory", "zip archive")):
-            raise CheckpointError(f"{path}: truncated or not a PyTorch checkpoint ({error})") from error
-        raise
+    """torch.load with weights_only=True and the Lightning stand-ins allow-listed; one-line errors."""
+    return load_weights_only(path, safe_globals_for_lightning(), map_location)
 
 
 def _plain(value: Any) -> Any:
@@ -202,6 +177,12 @@ def read_checkpoint(source: str | Path | dict, map_location: str | torch.device 
         )
     if "embedding.weight" in checkpoint or f"{LIGHTNING_PREFIX}embedding.weight" in checkpoint:
         state_dict = strip_lightning_prefix(checkpoint)
+        print(
+            f"warning: {where} is a bare state dict: it holds no data statistics, so the mel normaliser is "
+            "LJ Speech's (hparams.py); for another corpus load it with its data_parameters.pt "
+            "(load_neural_hmm(..., data_parameters=PATH))",
+            file=sys.stderr,
+        )
         return LoadedCheckpoint(state_dict, hparams_from_state_dict(state_dict), "state_dict")
     raise CheckpointError(
         f"{where}: not a Neural-HMM checkpoint (top-level keys {sorted(map(str, checkpoint))[:8]}); "
@@ -236,19 +217,29 @@ def load_state_dict_checked(model: NeuralHMM, state_dict: dict, where: str = "ch
 
 
 def load_neural_hmm(
-    source: str | Path | dict, map_location: str | torch.device = "cpu", **hparams_overrides
+    source: str | Path | dict,
+    map_location: str | torch.device = "cpu",
+    data_parameters: str | Path | None = None,
+    **hparams_overrides,
 ) -> NeuralHMM:
     """A NeuralHMM in eval mode with the weights and stored hparams of `source`.
 
     Synthesis settings (`duration_quantile_threshold`, `prenet_dropout_while_eval`, ...) can be
-    overridden by keyword, as the original allows through `model.model.hmm.hparams`.
+    overridden by keyword, as the original allows through `model.model.hmm.hparams`. data_parameters: a
+    `data_parameters.pt` whose normaliser replaces the stored one (needed for a bare state dict of a
+    model trained on another corpus than LJ Speech). Non-finite weights are refused, naming the tensor.
     """
+    where = str(source) if isinstance(source, (str, Path)) else "checkpoint"
     loaded = read_checkpoint(source, map_location)
-    hparams = loaded.hparams.replace(**hparams_overrides) if hparams_overrides else loaded.hparams
+    check_finite(loaded.state_dict, where)
+    hparams = loaded.hparams
+    if data_parameters is not None:
+        from .data_properties import apply_data_parameters, load_data_parameters
+
+        hparams = apply_data_parameters(hparams, load_data_parameters(data_parameters))
+    hparams = hparams.replace(**hparams_overrides) if hparams_overrides else hparams
     model = NeuralHMM(hparams)
-    load_state_dict_checked(
-        model, loaded.state_dict, str(source) if isinstance(source, (str, Path)) else "checkpoint"
-    )
+    load_state_dict_checked(model, loaded.state_dict, where)
     return model.to(map_location).eval()
 
 
@@ -263,45 +254,36 @@ def neural_hmm_checkpoint(model: NeuralHMM) -> dict:
 # training state added, so `load_neural_hmm` and synthesis.py read them directly.
 
 TRAINING_CHECKPOINT_KEYS = ("state_dict", "hparams", "optimizer", "iteration", "epoch")
+LAST = "last"
 
 
 def training_checkpoint_path(run_dir: str | Path, step: int | str) -> Path:
     return Path(run_dir) / f"checkpoint_{step}.ckpt"
 
 
-def save_training_checkpoint(checkpoint: dict, path: str | Path) -> Path:
-    """Write atomically (temporary file in the same folder, fsync, os.replace): an interrupted save never
-    leaves a truncated checkpoint under the final name."""
-    import os
+def training_checkpoint(
+    model: NeuralHMM, optimizer, scaler, rng_states: list[dict], position: Position, args: dict
+) -> dict:
+    """Everything a run needs to continue exactly: weights and hparams (what `load_neural_hmm` reads),
+    optimizer and AMP scaler, every rank's RNG states, and where it is (`next_batch` of `epoch`)."""
+    return {
+        "state_dict": model.state_dict(),  # the unwrapped model: no `module.` prefix
+        "hparams": model.hparams.to_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng_states_all": rng_states,
+        "iteration": position.iteration,
+        "epoch": position.epoch,
+        "next_batch": position.next_batch,
+        "args": args,
+    }
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as stream:
-            torch.save(checkpoint, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+
+def save_training_checkpoint(checkpoint: dict, run_dir: str | Path) -> Path:
+    """Write `checkpoint_<iteration>.ckpt` atomically and point `checkpoint_last.ckpt` at it."""
+    path = save_atomic(checkpoint, training_checkpoint_path(run_dir, checkpoint["iteration"]))
+    point_last(path, training_checkpoint_path(run_dir, LAST))
     return path
-
-
-def point_last_checkpoint(path: str | Path, last_path: str | Path) -> None:
-    """Make `last_path` a relative symlink to `path`, replaced atomically (a copy where symlinks fail)."""
-    import os
-    import shutil
-
-    path, last_path = Path(path), Path(last_path)
-    temporary = last_path.with_name(f".{last_path.name}.link")
-    temporary.unlink(missing_ok=True)
-    try:
-        os.symlink(os.path.relpath(path, last_path.parent), temporary)
-    except OSError:
-        shutil.copyfile(path, temporary)
-    os.replace(temporary, last_path)
 
 
 def read_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -316,4 +298,9 @@ def read_training_checkpoint(path: str | Path, map_location: str | torch.device 
             f"{path}: cannot resume training from it: missing {missing} (a weights-only checkpoint; "
             "to start a new run from its weights use -w/--warm_start with -c)"
         )
+    check_finite(checkpoint["state_dict"], str(path))
     return checkpoint
+
+
+def resume_position(checkpoint: dict) -> Position:
+    return Position(checkpoint["epoch"], checkpoint["iteration"], checkpoint.get("next_batch", 0))

@@ -9,13 +9,20 @@ Differences from the original `Namespace`:
     built without it; `generate_data_properties.py` computes them for another corpus.
 
     python -c "from neural_hmm.hparams import HParams; print(HParams())"
+
+`parse_overrides` / `with_overrides` give the command line's `--hparams "name=value,..."` (the original has
+no override syntax: you edit `src/hparams.py`).
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from .infra import UserError
 
 # The repository's `data_parameters.pt` (LJ Speech train set), float32 values written out exactly.
 LJSPEECH_DATA_MEAN = -5.520822525024414
@@ -185,3 +192,49 @@ def _as_list(value) -> list:
     if hasattr(value, "tolist"):
         value = value.tolist()
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def parse_overrides(text: str) -> dict[str, Any]:
+    """'a=1,b=[2, 3],c=word' -> {'a': 1, 'b': [2, 3], 'c': 'word'}: values are Python literals, bare words
+    strings; commas inside brackets are kept; a trailing comma is ignored."""
+    overrides = {}
+    for item in re.split(r",(?=\s*\w+\s*=)", text.strip().rstrip(",")):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise UserError(f"--hparams: expected name=value, got {item!r}")
+        name, value = (part.strip() for part in item.split("=", 1))
+        try:
+            overrides[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[name] = value  # a bare word, e.g. a path or run name
+    return overrides
+
+
+def with_overrides(base: HParams, overrides: dict[str, Any]) -> HParams:
+    """`base` with `overrides` applied; UserError for an unknown name or a value of the wrong type
+    (`learning_rate=fast`, `batch_size=(2, 3)`)."""
+    values = base.to_dict()
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise UserError(f"--hparams: unknown names {unknown}; the names are HParams' (neural_hmm/hparams.py)")
+    for name, value in overrides.items():
+        expected = type(values[name])
+        if expected is float and type(value) is int:
+            value = float(value)
+        scalar = isinstance(values[name], (bool, int, float, str))
+        if scalar and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
+            raise UserError(
+                f"--hparams: {name}={value!r} is a {type(value).__name__}, expected a {expected.__name__}"
+            )
+        values[name] = value
+    if (
+        "go_token_init_value" not in overrides
+        and len(values["go_token_init_value"]) != values["n_mel_channels"]
+    ):
+        # Another mel size: the LJ Speech go token no longer fits; the data statistics replace it anyway.
+        values["go_token_init_value"] = [0.0] * values["n_mel_channels"]
+    try:
+        return HParams.from_dict(values)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"hparams: {error}") from None

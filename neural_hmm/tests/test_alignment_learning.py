@@ -14,7 +14,7 @@ import torch
 from filelists.synthetic import SyntheticUtterance, make_synthetic_corpus
 from neural_hmm.audio import TacotronSTFT
 from neural_hmm.data import collate_text_mel, text_to_ids
-from neural_hmm.generate_data_properties import apply_data_parameters, compute_data_parameters
+from neural_hmm.data_properties import apply_data_parameters, compute_data_parameters
 from neural_hmm.hparams import HParams
 from neural_hmm.losses import neural_hmm_loss
 from neural_hmm.model import NeuralHMM

@@ -5,7 +5,8 @@ import pytest
 import torch
 from scipy.io import wavfile
 
-from neural_hmm import generate_data_properties as gdp
+from neural_hmm import data_properties as gdp
+from neural_hmm import generate_data_properties
 from neural_hmm.data import TextMelDataset, collate_text_mel, text_to_ids
 from neural_hmm.hparams import HParams
 from neural_hmm.model import NeuralHMM
@@ -103,10 +104,10 @@ def test_filelist_statistics_are_cached(tmp_path, monkeypatch):
 def test_cli_refuses_to_overwrite(tmp_path, capsys):
     filelist = write_corpus(tmp_path)
     out = tmp_path / "stats.pt"
-    assert gdp.main(["--training-files", str(filelist), "-o", str(out)]) == 0
-    assert gdp.main(["--training-files", str(filelist), "-o", str(out)]) == 1
-    assert "Use -f" in capsys.readouterr().err
-    assert gdp.main(["--training-files", str(filelist), "-o", str(out), "-f"]) == 0
+    assert generate_data_properties.main(["--training-files", str(filelist), "-o", str(out)]) == 0
+    assert generate_data_properties.main(["--training-files", str(filelist), "-o", str(out)]) == 1
+    assert "exists; pass --force to replace it" in capsys.readouterr().err
+    assert generate_data_properties.main(["--training-files", str(filelist), "-o", str(out), "-f"]) == 0
 
 
 def test_dataset_normalises_and_collate_sorts(tmp_path):

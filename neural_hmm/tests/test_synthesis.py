@@ -73,22 +73,53 @@ def test_torchscript_vocoder_and_plain_text(checkpoint, tmp_path):
     code = run(checkpoint, tmp_path / "text.txt", tmp_path / "out", "--vocoder", str(vocoder),
                "--no-prenet-dropout", "--predict-means", "--max-sampling-time", "17")  # fmt: skip
     assert code == 0
-    for stem in ("utt_0", "utt_1"):
+    for stem in ("audio_0", "audio_1"):
         audio, _ = soundfile.read(tmp_path / "out" / f"{stem}.wav")
         assert len(audio) % HOP == 0 and 0 < len(audio) <= 17 * HOP
         assert (tmp_path / "out" / f"{stem}.png").is_file()
-    assert set(json.loads((tmp_path / "out" / "timings.json").read_text())) == {"utt_0", "utt_1"}
+    assert set(json.loads((tmp_path / "out" / "timings.json").read_text())) == {"audio_0", "audio_1"}
 
 
-def test_max_length_warning_names_the_sentence(checkpoint, tmp_path):
+def test_max_length_warning_names_the_sentence(checkpoint, tmp_path, capsys):
     (tmp_path / "text.txt").write_text("Dot a net and sit on it.\n")
     vocoder = tmp_path / "vocoder.ts"
     torch.jit.script(RepeatVocoder()).save(str(vocoder))
-    with pytest.warns(
-        UserWarning, match=r"utt_0 \(line 1, 'Dot a net and sit on it.'\): reached max_sampling"
-    ):
-        run(checkpoint, tmp_path / "text.txt", tmp_path / "out", "--vocoder", str(vocoder),
-            "--max-sampling-time", "3")  # fmt: skip
+    assert run(checkpoint, tmp_path / "text.txt", tmp_path / "out", "--vocoder", str(vocoder),
+               "--max-sampling-time", "3") == 0  # fmt: skip
+    assert "text.txt:1 (audio_0): a piece reached max_sampling_time" in capsys.readouterr().err
+    report = json.loads((tmp_path / "out" / "synthesis.json").read_text())
+    assert report["audio_0"]["reached_final_state"] is False and report["audio_0"]["frames"] == 3
+
+
+def test_one_text_to_one_wav_and_no_silent_overwrite(checkpoint, tmp_path, capsys):
+    argv = ["--checkpoint", str(checkpoint), "--text", "Dot a net.", "-o", str(tmp_path / "hello.wav"),
+            "--device", "cpu", "--max-sampling-time", "20", "--griffin-lim-iters", "2"]  # fmt: skip
+    assert synthesis.main(argv) == 0
+    first = (tmp_path / "hello.wav").read_bytes()
+    assert (tmp_path / "hello.png").is_file() and not (tmp_path / "timings.json").exists()
+    assert synthesis.main(argv) == 1
+    assert "hello.wav exists; pass --force" in capsys.readouterr().err
+    assert (tmp_path / "hello.wav").read_bytes() == first
+    assert synthesis.main([*argv, "--force", "--seed", "3"]) == 0
+
+
+def test_text_with_a_bar_is_text_and_the_speaker_is_never_spoken(checkpoint, tmp_path, capsys):
+    # Taken as text (not as a filelist line writing Hello.wav that says "world"): the bar is refused.
+    (tmp_path / "text.txt").write_text("Hello | world\n")
+    assert run(checkpoint, tmp_path / "text.txt", tmp_path / "plain", "--griffin-lim-iters", "1") == 1
+    assert "text.txt:1: character '|'" in capsys.readouterr().err
+    assert not list((tmp_path / "plain").glob("*.wav"))
+    (tmp_path / "list.txt").write_text("wavs/a.wav|Dot.|7\n")
+    items = synthesis.read_synthesis_input(path=tmp_path / "list.txt")
+    assert items[0].text == "Dot." and items[0].speaker_id == 7
+
+
+def test_long_text_is_split_into_pieces(checkpoint, tmp_path):
+    words = " ".join(["dot a net"] * 30)  # 269 characters, no punctuation
+    (tmp_path / "long.txt").write_text(words + "\n")
+    assert run(checkpoint, tmp_path / "long.txt", tmp_path / "out", "--griffin-lim-iters", "1",
+               "--max-chars", "100", "--max-sampling-time", "5") == 0  # fmt: skip
+    assert json.loads((tmp_path / "out" / "synthesis.json").read_text())["audio_0"]["pieces"] == 3
 
 
 def test_errors_are_clear(checkpoint, tmp_path, capsys):
@@ -100,9 +131,40 @@ def test_errors_are_clear(checkpoint, tmp_path, capsys):
     assert run(checkpoint, tmp_path / "unknown.txt", tmp_path / "out") == 1
     assert "unknown.txt:2: character '^'" in capsys.readouterr().err
 
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9.\n".encode("latin-1"))
+    assert run(checkpoint, tmp_path / "latin1.txt", tmp_path / "out") == 1
+    assert "latin1.txt" in capsys.readouterr().err
+
     (tmp_path / "text.txt").write_text("Fine.\n")
     assert run(tmp_path / "nope.ckpt", tmp_path / "text.txt", tmp_path / "out") == 1
     assert "nope.ckpt: no such checkpoint file" in capsys.readouterr().err
 
     assert run(checkpoint, tmp_path / "text.txt", tmp_path / "out", "--vocoder", str(tmp_path / "v.ts")) == 1
-    assert "v.ts: no such vocoder file" in capsys.readouterr().err
+    assert "v.ts: no such file" in capsys.readouterr().err
+
+    (tmp_path / "a_file").write_text("")
+    assert run(checkpoint, tmp_path / "text.txt", tmp_path / "a_file" / "out") == 1
+    assert "a_file is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max-sampling-time", "-5", "--duration-quantile-threshold", "0"], "--max-sampling-time must be"),
+        (["--duration-quantile-threshold", "1.5"], "must lie in (0, 1)"),
+        (["--speaking-rate", "0"], "--speaking-rate must be positive"),
+    ],
+)
+def test_numbers_that_would_hang_are_refused_before_loading(tmp_path, capsys, flags, message):
+    (tmp_path / "text.txt").write_text("Fine.\n")
+    assert run(tmp_path / "not_even_loaded.ckpt", tmp_path / "text.txt", tmp_path / "out", *flags) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_nan_model_is_refused_naming_the_tensor(checkpoint, tmp_path, capsys):
+    broken = torch.load(checkpoint, weights_only=True)
+    broken["state_dict"]["hmm.post_prenet_rnn.weight_hh"][0, 0] = float("nan")
+    torch.save(broken, tmp_path / "nan.ckpt")
+    (tmp_path / "text.txt").write_text("Fine.\n")
+    assert run(tmp_path / "nan.ckpt", tmp_path / "text.txt", tmp_path / "out") == 1
+    assert "'hmm.post_prenet_rnn.weight_hh' has 1 non-finite value" in capsys.readouterr().err

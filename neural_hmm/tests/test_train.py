@@ -14,6 +14,7 @@ import torch
 from filelists.synthetic import make_synthetic_corpus, write_synthetic_corpus
 from neural_hmm import train
 from neural_hmm.checkpoints import load_neural_hmm, read_training_checkpoint
+from neural_hmm.infra import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_MEL = 20
@@ -44,8 +45,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def argv(corpus: Path, output: Path, *extra: str, train_list="four.txt", val_list="four.txt", hp=""):
     return [
-        "-o", str(output), "--tensorboard-log-dir", str(output / "tb"), "--device", "cpu",
-        "--data-parameters", str(output / "data_parameters.pt"),
+        "-o", str(output), "--device", "cpu",
         "--training-files", str(corpus / train_list), "--validation-files", str(corpus / val_list),
         "--hparams", TINY + ("," + hp if hp else ""), *extra,
     ]  # fmt: skip
@@ -71,9 +71,11 @@ def test_hparams_overrides_and_flags():
     assert hparams.run_name == "y"  # the dedicated flag wins over --hparams
     trailing = train.hparams_from_args(train.parse_args(["--hparams", "save_model_checkpoint=7,"]))
     assert trailing.save_model_checkpoint == 7
-    with pytest.raises(ValueError, match="expected a single value"):
+    with pytest.raises(UserError, match="is a tuple, expected a int"):
         train.hparams_from_args(train.parse_args(["--hparams", "batch_size=(2, 3)"]))
-    with pytest.raises(ValueError, match="unknown names"):
+    with pytest.raises(UserError, match="learning_rate='fast' is a str, expected a float"):
+        train.hparams_from_args(train.parse_args(["--hparams", "learning_rate=fast"]))
+    with pytest.raises(UserError, match="unknown names"):
         train.hparams_from_args(train.parse_args(["--hparams", "batch_sise=3"]))
     with pytest.raises(SystemExit):
         train.parse_args(["--max-step", "3"])  # no abbreviations
@@ -85,18 +87,68 @@ def test_run_writes_checkpoints_logs_and_statistics(corpus, tmp_path):
     checkpoint = read_training_checkpoint(run_dir / "checkpoint_last.ckpt")
     assert checkpoint["iteration"] == 3 and (run_dir / "checkpoint_3.ckpt").is_file()
     # The data statistics were computed, cached and stored in the checkpoint's hparams.
-    statistics = torch.load(tmp_path / "data_parameters.pt", weights_only=True)
+    statistics = torch.load(run_dir / "data_parameters.pt", weights_only=True)
+    assert statistics["source"]["filelist"] == str(corpus / "four.txt")
     assert checkpoint["hparams"]["normaliser_mean"] == pytest.approx(statistics["data_mean"].item())
     assert checkpoint["hparams"]["go_token_init_value"] == pytest.approx(
         statistics["go_token_init_value"].tolist()
     )
     records = read_log(tmp_path)
+    assert records[0]["step"] == "PROVENANCE" and records[0]["data"]["torch"] == torch.__version__
+    assert "git_commit" in records[0]["data"]
     assert any("loss/val" in r["data"] for r in records)
     assert len(train_losses(tmp_path)) == 3
-    events = list((tmp_path / "tb" / "TestRun").glob("events.out.tfevents.*"))
+    # Everything the run wrote is inside its folder.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["TestRun"]
+    events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 10_000  # scalars and the images
     model = load_neural_hmm(run_dir / "checkpoint_last.ckpt")  # synthesis.py reads it directly
     assert model.hparams.n_mel_channels == N_MEL
+
+
+def test_used_run_folder_needs_resume_or_force(corpus, tmp_path, capsys):
+    assert run(corpus, tmp_path, "--max-steps", "3") == 0
+    run_dir = tmp_path / "TestRun"
+    (run_dir / ".checkpoint_9.ckpt.123.partial").write_bytes(b"left by a kill -9")
+    assert run(corpus, tmp_path, "--max-steps", "4") == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert read_training_checkpoint(run_dir / "checkpoint_last.ckpt")["iteration"] == 3  # untouched
+    # --resume continues from checkpoint_last; the leftover temporary file is gone.
+    assert run(corpus, tmp_path, "--max-steps", "4", "--resume") == 0
+    assert read_training_checkpoint(run_dir / "checkpoint_last.ckpt")["iteration"] == 4
+    assert not list(run_dir.glob("*.partial"))
+    # --force starts over and keeps the old log beside the new one.
+    assert run(corpus, tmp_path, "--max-steps", "2", "--force") == 0
+    assert read_training_checkpoint(run_dir / "checkpoint_last.ckpt")["iteration"] == 2
+    assert (run_dir / "log.jsonl.1").is_file() and len(train_losses(tmp_path)) == 2
+
+
+def test_data_statistics_of_another_corpus_are_refused(corpus, tmp_path, capsys):
+    assert run(corpus, tmp_path / "a", "--max-steps", "1") == 0
+    statistics = tmp_path / "a" / "TestRun" / "data_parameters.pt"
+    code = run(corpus, tmp_path / "b", "--max-steps", "1", "--data-parameters", str(statistics),
+               train_list="filelist.txt")  # fmt: skip
+    assert code == 1
+    assert "was computed from" in capsys.readouterr().err and "four.txt" in str(statistics.parent.parent)
+    statistics.write_bytes(statistics.read_bytes()[:40])  # truncated
+    code = run(corpus, tmp_path / "c", "--max-steps", "1", "--data-parameters", str(statistics))
+    assert code == 1
+    assert "data statistics" in capsys.readouterr().err
+
+
+def test_print_config_and_help(corpus, tmp_path, capsys):
+    assert train.main(["--print-config", "--hparams", "batch_size=3"]) == 0
+    assert "batch_size=3," in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    text = capsys.readouterr().out
+    assert "(default: None)" not in text and "[7]" in text  # batch_size's hparams.py default
+
+
+def test_default_filelists_missing_say_what_to_pass(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert train.main(["--device", "cpu"]) == 1
+    assert "pass --training-files and --validation-files" in capsys.readouterr().err
 
 
 def test_overfit_one_batch(corpus, tmp_path):
@@ -145,8 +197,8 @@ def test_warm_start_keeps_all_but_the_ignored_layers(corpus, tmp_path):
 
 
 def test_bf16_autocast_step_with_gradient_checkpointing(corpus, tmp_path):
-    # precision 16 is bf16 autocast on CPU; the output net is recomputed in backward.
-    assert run(corpus, tmp_path, "--max-steps", "2", "--gradient-checkpointing", hp="precision=16") == 0
+    # --amp is bf16 autocast on CPU; the output net is recomputed in backward.
+    assert run(corpus, tmp_path, "--max-steps", "2", "--gradient-checkpointing", "--amp") == 0
     losses = train_losses(tmp_path)
     assert len(losses) == 2 and all(np.isfinite(losses))
     checkpoint = read_training_checkpoint(tmp_path / "TestRun" / "checkpoint_last.ckpt")
@@ -171,7 +223,7 @@ def test_nonfinite_loss_is_skipped_then_stops(corpus, tmp_path, monkeypatch, cap
     monkeypatch.setattr(train, "neural_hmm_loss", lambda log_probs: original(log_probs) * float("nan"))
     code = run(corpus, tmp_path / "always", "--max-steps", "5", "--max-nonfinite-steps", "2")
     assert code == 1
-    assert "stopped after 2 consecutive non-finite iterations" in capsys.readouterr().err
+    assert "stopped after 2 consecutive non-finite steps" in capsys.readouterr().err
     assert not list((tmp_path / "always" / "TestRun").glob("checkpoint_*.ckpt"))
 
 
