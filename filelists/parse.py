@@ -7,6 +7,7 @@ the NGC `--dataset-path` convention; by default that root is the folder holding 
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import NamedTuple
 
@@ -90,15 +91,33 @@ def parse_line(
     )
 
 
+def decode_utf8(data: bytes, source: str | Path) -> str:
+    """`data` as UTF-8 text (a leading BOM dropped); FilelistError naming the line and byte otherwise."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]  # error offsets below then count from the text
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line_number = data.count(b"\n", 0, error.start) + 1
+        raise FilelistError(
+            source,
+            line_number,
+            f"not UTF-8 text: byte 0x{data[error.start]:02x} at byte {error.start - line_start + 1} of the "
+            "line; save the file as UTF-8",
+        ) from None
+
+
 def iter_lines(path: str | Path):
     """Yield (line_number, line) for the non-blank lines of `path`; a UTF-8 BOM is dropped."""
     path = Path(path)
     try:
-        content = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise FilelistError(path, 0, "filelist not found") from None
-    except UnicodeDecodeError as error:
-        raise FilelistError(path, 0, f"not UTF-8 text ({error})") from None
+    except IsADirectoryError:
+        raise FilelistError(path, 0, "is a folder, not a filelist") from None
+    content = decode_utf8(data, path)
     # split("\n"), not splitlines(): the latter also breaks at form feeds and Unicode line separators,
     # which would make our line numbers disagree with an editor's.
     for line_number, line in enumerate(content.split("\n"), start=1):
