@@ -58,14 +58,15 @@ def test_every_problem_reported_in_one_run(tmp_path, capsys):
     )
     output = capsys.readouterr().out
     assert code == 1
+    wavs = tmp_path / "wavs"
     expected = [
-        f"{first}:2: audio file not found: {tmp_path / 'wavs' / 'missing.wav'}",
-        f"{first}:3: sampling rate 16000 Hz, expected 22050 Hz",
+        f"{first}:2: {wavs / 'missing.wav'}: audio file not found",
+        f"{first}:3: {wavs / 'slow.wav'}: sampling rate 16000 Hz, expected 22050 Hz",
         f"{first}:4: empty text for wavs/empty.wav",
         f"{first}:5: characters not in symbol set 'tacotron2' after cleaning: '#' '<'",
         f"{first}:6: duplicate audio path wavs/good.wav (first listed at {first}:1)",
-        f"{first}:7: 2 channels, expected mono",
-        f"{first}:8: unreadable audio",
+        f"{first}:7: {wavs / 'stereo.wav'}: 2 channels, expected mono",
+        f"{first}:8: {wavs / 'corrupt.wav'}: unreadable audio",
         f"{first}:9: expected 2 or 3 '|'-separated fields",
         f"{second}:2: duplicate audio path wavs/other.wav (first listed at {first}:11)",
     ]
