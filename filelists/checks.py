@@ -11,8 +11,8 @@ Training calls, before its first step::
     require_clean(report)  # raises DataCheckError listing every bad line; prints the warnings
 
 What is checked, per line (every problem of every line, not just the first):
-- the line: 2 or 3 `|`-separated fields, one layout per list, non-empty text, an integer speaker id, the
-  same audio file listed once across all lists;
+- the line: 2 or 3 `|`-separated fields, one layout per list, non-empty text, an integer speaker id, no
+  audio file in two lists (a clip repeated within one list is a warning: it only trains more often);
 - the text, through the model's own front end (`shared_text.front_ends`): characters the symbol set
   lacks after cleaning (for Neural-HMM after CMUdict phonetisation, so `$3.50` is caught), nothing
   speakable left (an emoji-only line); a warning when non-ASCII characters are read as their unidecode
@@ -414,14 +414,18 @@ def check_training_data(
             key = utterance.audio_path.resolve()
             if key in first_seen:
                 first = first_seen[key]
-                found.append(
-                    Problem(
-                        filelist,
-                        line_number,
-                        f"duplicate audio path {utterance.raw_audio_path} "
-                        f"(first listed at {first.source}:{first.line_number})",
+                first_at = f"{first.source}:{first.line_number}"
+                where = f"duplicate audio path {utterance.raw_audio_path} (first listed at {first_at})"
+                if first.source == filelist:
+                    # Repeating a clip within a list only trains on it more often (an overfitting test
+                    # does it on purpose), so it is reported but does not stop training.
+                    found.append(
+                        Problem(filelist, line_number, f"{where}; it is used twice per epoch", WARNING)
                     )
-                )
+                else:
+                    # The same clip in two lists: validation or test numbers would be measured on
+                    # training data.
+                    found.append(Problem(filelist, line_number, f"{where}; the lists overlap"))
             else:
                 first_seen[key] = utterance
     checked, total_seconds = check_utterances(
