@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import librosa
-import numpy as np
 import torch
-from scipy.io import wavfile
 from torch import nn
+
+from filelists.audio import read_audio
 
 
 class TacotronSTFT(nn.Module):
@@ -57,7 +57,16 @@ class TacotronSTFT(nn.Module):
         return torch.log(torch.clamp(mel, min=1e-5))
 
 
-def load_wav_to_torch(path: str | Path) -> tuple[torch.Tensor, int]:
-    """Raw sample values as float32 (int16 WAVs keep their integer scale) and the sampling rate."""
-    sampling_rate, data = wavfile.read(path)
-    return torch.from_numpy(data.astype(np.float32)), sampling_rate
+def load_audio(path: str | Path, sampling_rate: int, max_wav_value: float = 32768.0) -> torch.Tensor:
+    """(N,) float32 audio of a WAV for `TacotronSTFT`: the original's `int16 / max_wav_value`.
+
+    Read by `filelists.audio.read_audio` (every PCM width and float WAVs at their own full scale, no
+    resampling; AudioError naming the file otherwise), which gives 16-bit files exactly int16 / 32768.
+    `max_wav_value` stays an hparam for checkpoint compatibility: any value other than 32768 scales the
+    samples by 32768 / max_wav_value, which is what the original's division gives on 16-bit files.
+    """
+    if not max_wav_value > 0:
+        raise ValueError(f"max_wav_value must be positive, got {max_wav_value}")
+    samples, _ = read_audio(path, sampling_rate)
+    audio = torch.from_numpy(samples)
+    return audio if max_wav_value == 32768.0 else audio * (32768.0 / max_wav_value)
