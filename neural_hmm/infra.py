@@ -236,6 +236,13 @@ def gather_rng_states(ddp: Distributed) -> list[dict]:
     return states
 
 
+def rng_untouched(device: torch.device):
+    """A context in which random draws (validation with dropout on, sample synthesis) leave the training
+    RNG streams as they were: how often a run validates, or where it stopped, does not change its training."""
+    devices = [device] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
+
+
 def restore_rng_states(states: list[dict], ddp: Distributed) -> None:
     """This rank's saved RNG state; call it last when resuming, after everything that draws random
     numbers while being built (model, data loaders)."""

@@ -1,4 +1,4 @@
-"""Speed of Tacotron 2 + WaveGlow under the protocol of `shared/BENCHMARKS.md`; prints and writes JSON.
+"""Speed of Tacotron 2 + WaveGlow under the project's benchmark protocol; prints and writes JSON.
 
     python -m tacotron2_waveglow_ngc.bench [--threads 1] [--device cpu] [--tacotron2 CKPT] [--waveglow CKPT]
         [--variants fp32,bf16,int8] [--original-path DLE/PyTorch/SpeechSynthesis/Tacotron2] [--no-train]
@@ -13,7 +13,7 @@ this shared machine hits them alike):
   sigma 0.6 -> samples/s; the denoiser (strength 0.01) is timed separately.
 * End to end: RTF = Tacotron 2 RTF + 22050 / (WaveGlow samples/s) [+ same for the denoiser]; lower is faster.
 * Training steps (fp32): zero_grad, forward, loss, backward, clip_grad_norm_, Adam step (each side's
-  train.py optimizer: DLE's `torch.optim.Adam`, ours `train.make_adam`, the same Adam fused). Tacotron 2:
+  train.py optimizer: DLE's `torch.optim.Adam`, ours `infra.make_adam`, the same Adam fused). Tacotron 2:
   8 utterances × 80 tokens × 400 frames, lr 1e-3, weight decay 1e-6, clip 1.0 (DLE recipe); WaveGlow:
   4 segments × `--segment-length` samples, lr 1e-4, no weight decay, clip at float max (DLE
   `train_waveglow.sh`, which uses 8000-sample segments; the default here is 2000 because a 4 × 8000 step
@@ -49,13 +49,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "tacotron2_waveglow_ngc"
 
-from .checkpoints import load_tacotron2, load_waveglow
 from .config import Tacotron2Config, WaveGlowConfig
 from .denoiser import Denoiser
 from .fast_inference import VARIANTS, prepare_tacotron2, prepare_waveglow, variant_context
+from .infra import make_adam
 from .losses import Tacotron2Loss, WaveGlowLoss
+from .tacotron2_checkpoints import load_tacotron2
 from .tacotron2_model import Tacotron2
-from .train import make_adam
+from .waveglow_checkpoints import load_waveglow
 from .waveglow_model import WaveGlow
 
 SAMPLING_RATE = 22050
@@ -412,7 +413,7 @@ def run(args: argparse.Namespace) -> dict:
     inference_waveglow = load_waveglow({"state_dict": waveglow.state_dict()}, map_location=device)
     inference_waveglow.remove_weightnorm()
     report = {
-        "protocol": "shared/BENCHMARKS.md: batch 1, 80 tokens forced to 400 frames, warm-up, medians; "
+        "protocol": "batch 1, 80 tokens forced to 400 frames, warm-up, medians; "
         "candidates interleaved round by round so load changes hit all alike",
         "rtf_definition": "synthesis seconds / audio seconds (lower is faster)",
         "torch": torch.__version__,

@@ -59,6 +59,35 @@ class Tacotron2Config(_DictConfig):
     prenet_always_dropout: bool = True
 
 
+# What each Tacotron2Config field means (train.py --help).
+TACOTRON2_HELP = {
+    "mask_padding": "zero the padded frames of the outputs before the loss (NVIDIA/tacotron2: on)",
+    "n_mel_channels": "mel bands",
+    "n_symbols": "size of the symbol table (148: english_cleaners' table)",
+    "symbols_embedding_dim": "symbol embedding size",
+    "encoder_kernel_size": "encoder convolution kernel width",
+    "encoder_n_convolutions": "encoder convolutions before the BiLSTM",
+    "encoder_embedding_dim": "encoder output size (BiLSTM: half per direction)",
+    "attention_rnn_dim": "attention LSTMCell size",
+    "attention_dim": "attention query/key/location projection size",
+    "attention_location_n_filters": "location features: convolution filters",
+    "attention_location_kernel_size": "location features: convolution kernel width",
+    "n_frames_per_step": "mel frames per decoder step (the reduction factor; DLE supports 1)",
+    "decoder_rnn_dim": "decoder LSTMCell size",
+    "prenet_dim": "prenet layer size",
+    "max_decoder_steps": "inference stops after this many decoder steps",
+    "gate_threshold": "inference stops when the stop probability exceeds this",
+    "p_attention_dropout": "dropout on the attention LSTM's output",
+    "p_decoder_dropout": "dropout on the decoder LSTM's output",
+    "postnet_embedding_dim": "postnet channels",
+    "postnet_kernel_size": "postnet convolution kernel width",
+    "postnet_n_convolutions": "postnet convolutions",
+    "decoder_no_early_stopping": "batched inference runs every utterance to max_decoder_steps",
+    "prenet_dropout": "prenet dropout probability (the original hard-codes 0.5)",
+    "prenet_always_dropout": "keep the prenet dropout on at inference, as the original",
+}
+
+
 @dataclass
 class WaveGlowConfig(_DictConfig):
     """WaveGlow hyper-parameters; names and defaults of the DLE constructor (`--wn-channels 512`).

@@ -25,13 +25,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "tacotron2_waveglow_ngc"
 
-from .checkpoints import (
-    CheckpointError,
-    load_tacotron2,
-    load_waveglow,
-    tacotron2_checkpoint,
-    waveglow_checkpoint,
-)
+from .infra import CheckpointError
+from .tacotron2_checkpoints import load_tacotron2, tacotron2_checkpoint
+from .waveglow_checkpoints import load_waveglow, waveglow_checkpoint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -33,10 +33,11 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "tacotron2_waveglow_ngc"
 
-from .checkpoints import CheckpointError, load_waveglow
 from .denoiser import Denoiser
 from .fast_inference import PackedWN
+from .infra import CheckpointError
 from .stft import STFT
+from .waveglow_checkpoints import load_waveglow
 from .waveglow_model import WaveGlow
 
 

@@ -58,10 +58,12 @@ if __package__ in (None, ""):
     __package__ = "tacotron2_waveglow_ngc"
 
 from .audio import TacotronSTFT, dynamic_range_decompression
-from .checkpoints import CheckpointError, load_tacotron2, load_waveglow
 from .denoiser import Denoiser
 from .fast_inference import is_packed, prepare_tacotron2, prepare_waveglow
+from .infra import CheckpointError
 from .stft import STFT
+from .tacotron2_checkpoints import load_tacotron2
+from .waveglow_checkpoints import load_waveglow
 
 DEFAULT_MAX_CHARS = 250
 

@@ -10,15 +10,22 @@ training throughput (mel frames/s for Tacotron 2, audio samples/s for WaveGlow) 
 """
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
+if __package__ in (None, ""):
+    # Run as a file (`python reproduce.py`): resolve the relative imports below against this folder's
+    # package (PEP 366); the repository root must be importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "tacotron2_waveglow_ngc"
+
+from .infra import UserError, atomic_write, check_output_file, read_log, run_main
+
 REPORTED_EPOCHS = (1, 250, 500, 750, 1000)
 
 # NGC README, "Training accuracy" (loss at epochs 1/250/500/750/1000) and "Training performance"
-# (items/s at 1/4/8 GPUs); see ../shared/reference/tacotron2_waveglow.md section 8.
+# (items/s at 1/4/8 GPUs), as published in the NGC README of the DLE Tacotron 2 + WaveGlow model.
 PUBLISHED_LOSS = {
     "Tacotron2": {
         "DGX A100, AMP": (3.82, 0.56, 0.42, 0.38, 0.35),
@@ -46,23 +53,6 @@ PUBLISHED_THROUGHPUT = {
         "V100, FP32, bs4": (33761, 118254, 222794),
     },
 }
-
-
-def read_log(path: Path) -> list[dict]:
-    """The records of a JSON-lines training log; a line that is not JSON names the file and line."""
-    records = []
-    with open(path, encoding="utf-8") as log:
-        for number, line in enumerate(log, start=1):
-            line = line.strip()
-            if line.startswith("DLLL "):
-                line = line[len("DLLL ") :]
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not a JSON log record ({error.msg})") from None
-    return records
 
 
 def summarise(records: list[dict]) -> dict:
@@ -130,7 +120,7 @@ def report(logs: dict[str, Path | None]) -> str:
     for model in ("Tacotron2", "WaveGlow"):
         summary = summarise(read_log(logs[model])) if logs.get(model) else None
         if summary is not None and summary["model"] not in ("?", model):
-            raise ValueError(f"{logs[model]} is a {summary['model']} log, given as {model}")
+            raise UserError(f"{logs[model]} is a {summary['model']} log, given as {model}")
         sections += [
             f"### {model}: training loss",
             loss_table(model, summary),
@@ -145,19 +135,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tacotron2-log", type=Path, help="train.py --log-file of a Tacotron 2 run")
     parser.add_argument("--waveglow-log", type=Path, help="train.py --log-file of a WaveGlow run")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     args = parser.parse_args(argv)
     for path in (args.tacotron2_log, args.waveglow_log):
         if path is not None and not path.is_file():
             parser.error(f"log file not found: {path}")
-    try:
+
+    def write_report() -> None:
+        if args.out:
+            check_output_file(args.out, args.force, "--out")
         markdown = report({"Tacotron2": args.tacotron2_log, "WaveGlow": args.waveglow_log})
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(markdown)
-    if args.out:
-        args.out.write_text(markdown, encoding="utf-8")
-    return 0
+        print(markdown)
+        if args.out:
+            atomic_write(args.out, lambda stream: stream.write(markdown.encode("utf-8")))
+
+    return run_main(write_report)
 
 
 if __name__ == "__main__":

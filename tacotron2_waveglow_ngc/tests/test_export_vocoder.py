@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tacotron2_waveglow_ngc import export_vocoder
-from tacotron2_waveglow_ngc.checkpoints import load_waveglow, waveglow_checkpoint
 from tacotron2_waveglow_ngc.denoiser import Denoiser
+from tacotron2_waveglow_ngc.waveglow_checkpoints import load_waveglow, waveglow_checkpoint
 from tacotron2_waveglow_ngc.waveglow_model import WaveGlow
 
 CLEAN_RUN = """

@@ -9,17 +9,16 @@ import torch
 from scipy.io import wavfile
 
 from tacotron2_waveglow_ngc import convert_checkpoint, inference
-from tacotron2_waveglow_ngc.checkpoints import (
+from tacotron2_waveglow_ngc.config import Tacotron2Config
+from tacotron2_waveglow_ngc.infra import CheckpointError
+from tacotron2_waveglow_ngc.tacotron2_checkpoints import (
     NVIDIA_TACOTRON2_DEFAULTS,
-    CheckpointError,
     load_tacotron2,
-    load_waveglow,
     read_tacotron2_checkpoint,
     tacotron2_checkpoint,
-    waveglow_checkpoint,
 )
-from tacotron2_waveglow_ngc.config import Tacotron2Config
 from tacotron2_waveglow_ngc.tacotron2_model import Tacotron2
+from tacotron2_waveglow_ngc.waveglow_checkpoints import load_waveglow, waveglow_checkpoint
 from tacotron2_waveglow_ngc.waveglow_model import WaveGlow
 
 # n_symbols stays 148 (the text front end's table); everything else is small.

@@ -5,11 +5,11 @@ import json
 import pytest
 
 from tacotron2_waveglow_ngc import reproduce
-from tacotron2_waveglow_ngc.logger import TrainingLog
+from tacotron2_waveglow_ngc.infra import RunLog, UserError
 
 
 def write_log(folder, model_name, epoch_losses, throughput, world_size=1):
-    log = TrainingLog(folder, "nvlog.json", enabled=True)
+    log = RunLog(folder / "nvlog.json")
     parameters = {"model_name": f"{model_name}_PyT", "world_size": world_size, "amp": False, "batch_size": 48}
     log.record("PARAMETER", parameters, kind="METADATA")
     for epoch, loss in enumerate(epoch_losses):
@@ -47,5 +47,5 @@ def test_wrong_model_and_broken_lines_are_named(tmp_path):
         reproduce.report({"Tacotron2": path, "WaveGlow": None})
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps({"step": "PARAMETER", "data": {}}) + "\n{not json\n")
-    with pytest.raises(ValueError, match=r"broken.json:2: not a JSON log record"):
+    with pytest.raises(UserError, match=r"broken.json:2: not a JSON record"):
         reproduce.read_log(broken)

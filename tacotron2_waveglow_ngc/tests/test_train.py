@@ -16,9 +16,10 @@ import torch
 from filelists.synthetic import make_synthetic_corpus, write_synthetic_corpus
 from tacotron2_waveglow_ngc import train
 from tacotron2_waveglow_ngc.audio import TacotronSTFT
-from tacotron2_waveglow_ngc.checkpoints import waveglow_checkpoint
 from tacotron2_waveglow_ngc.data import AudioSegmentDataset, TextMelCollate, TextMelDataset
+from tacotron2_waveglow_ngc.recipes import RECIPES
 from tacotron2_waveglow_ngc.tacotron2_model import run_lstm_cell_in_fp32
+from tacotron2_waveglow_ngc.waveglow_checkpoints import waveglow_checkpoint
 from tacotron2_waveglow_ngc.waveglow_model import WaveGlow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -219,7 +220,8 @@ def test_tacotron2_overfits_one_batch_and_logs(corpus, tmp_path):
         assert {"train_loss", "train_iter_items/sec", "learning_rate", "grad_norm"} <= set(record)
     for record in epoch_records(log):
         assert {"train_epoch_items/sec", "train_loss", "val_loss", "train_epoch_time"} <= set(record)
-    assert log[0]["step"] == "PARAMETER" and log[-1]["step"] == [] and "run_time" in log[-1]["data"]
+    assert log[0]["step"] == "PROVENANCE" and log[0]["data"]["torch"] == torch.__version__
+    assert log[1]["step"] == "PARAMETER" and log[-1]["step"] == [] and "run_time" in log[-1]["data"]
     checkpoints = sorted(path.name for path in output.glob("checkpoint_*"))
     assert checkpoints == [f"checkpoint_Tacotron2_{name}.pt" for name in ("0", "1", "last")]
     tags = tensorboard_tags(output / "tensorboard")
@@ -250,6 +252,49 @@ def test_resumed_run_equals_uninterrupted_run(corpus, tmp_path, model):
         assert torch.equal(tensor, resumed["state_dict"][name]), name
     first = straight["optimizer"]["state"][0]
     assert torch.equal(first["exp_avg_sq"], resumed["optimizer"]["state"][0]["exp_avg_sq"])
+
+
+@pytest.mark.parametrize("model", ["Tacotron2", "WaveGlow"])
+def test_run_stopped_mid_epoch_continues_exactly(corpus, tmp_path, model):
+    """--max-steps 3 stops in the middle of epoch 1 (2 batches per epoch); --resume finishes that epoch,
+    then the next, as an uninterrupted run does (DLE's resume would skip the rest of the epoch)."""
+    assert run(corpus, tmp_path / "straight", model, "--epochs", "3") == 0
+    assert run(corpus, tmp_path / "split", model, "--epochs", "3", "--max-steps", "3") == 0
+    stopped = torch.load(tmp_path / "split" / f"checkpoint_{model}_last.pt", weights_only=True)
+    assert (stopped["epoch"], stopped["iteration"], stopped["next_batch"]) == (1, 3, 1)
+    assert run(corpus, tmp_path / "split", model, "--epochs", "3", "--resume") == 0
+    straight = torch.load(tmp_path / "straight" / f"checkpoint_{model}_2.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "split" / f"checkpoint_{model}_2.pt", weights_only=True)
+    assert resumed["iteration"] == straight["iteration"] == 6 and resumed["next_batch"] is None
+    for name, tensor in straight["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
+    steps = [
+        r["step"] for r in read_log(tmp_path / "split") if isinstance(r["step"], list) and len(r["step"]) == 2
+    ]
+    assert steps == [[0, 1], [0, 2], [1, 3], [1, 4], [2, 5], [2, 6]]
+
+
+def test_used_output_folder_needs_resume_or_force(corpus, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert run(corpus, output, "Tacotron2", "--max-steps", "1") == 0
+    before = (output / "checkpoint_Tacotron2_0.pt").read_bytes()
+    (output / ".checkpoint_Tacotron2_9.pt.77.partial").write_bytes(b"left by kill -9")
+    assert run(corpus, output, "Tacotron2", "--max-steps", "1") == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert (output / "checkpoint_Tacotron2_0.pt").read_bytes() == before
+    # A WaveGlow run may share the folder (as in DLE's scripts); --force starts Tacotron 2 afresh.
+    assert run(corpus, output, "WaveGlow", "--max-steps", "1") == 0
+    assert run(corpus, output, "Tacotron2", "--max-steps", "1", "--force") == 0
+    assert not list(output.glob(".*.partial"))
+
+
+def test_help_explains_every_flag_and_print_config(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    text = capsys.readouterr().out
+    assert "attention LSTMCell size (default: 1024)" in " ".join(text.split())
+    assert train.main([*COMMON, *TINY_TACOTRON2, "--print-config"]) == 0
+    assert "Tacotron2Config(" in capsys.readouterr().out and not Path("out").exists()
 
 
 def test_bf16_autocast_step_on_cpu_keeps_decoder_cells_in_fp32(corpus, tmp_path):
@@ -295,21 +340,22 @@ def test_nonfinite_loss_is_skipped_then_training_stops_keeping_checkpoint(corpus
     before = checkpoint.read_bytes()
     options += ["--training-files", str(tmp_path / "all_nan.txt"), "--epochs", "3", "--resume-from-last"]
     assert run(corpus, output, "Tacotron2", *options, "--max-nonfinite-steps", "3") == 1
-    assert "3 consecutive non-finite" in capsys.readouterr().err
+    assert "3 consecutive non-finite steps" in capsys.readouterr().err
     assert checkpoint.read_bytes() == before
     assert (output / "checkpoint_Tacotron2_last.pt").resolve() == checkpoint
     assert not list(output.glob("checkpoint_Tacotron2_1*"))
 
 
 def test_truncated_or_wrong_model_checkpoint_names_the_file(corpus, tmp_path, capsys):
-    acoustic = train.build_model(train.model_config(train.parse_args(COMMON + TINY_TACOTRON2)))
+    args = train.parse_args(COMMON + TINY_TACOTRON2)
+    acoustic = RECIPES["Tacotron2"].build_model(RECIPES["Tacotron2"].config(args), args)
     good = tmp_path / "checkpoint_Tacotron2_0.pt"
     config = acoustic.config.to_dict()
     torch.save({"epoch": 0, "config": config, "optimizer": {}, "state_dict": acoustic.state_dict()}, good)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     assert run(corpus, tmp_path / "a", "Tacotron2", "--checkpoint-path", str(truncated)) == 1
-    assert f"{truncated}: the file is truncated" in capsys.readouterr().err
+    assert f"{truncated}: truncated or not a PyTorch checkpoint" in capsys.readouterr().err
 
     vocoder = tmp_path / "waveglow.pt"
     torch.save(
@@ -318,11 +364,9 @@ def test_truncated_or_wrong_model_checkpoint_names_the_file(corpus, tmp_path, ca
     )
     assert run(corpus, tmp_path / "b", "Tacotron2", "--checkpoint-path", str(vocoder)) == 1
     message = capsys.readouterr().err
-    assert f"{vocoder}: this is a WaveGlow checkpoint, but training was asked for Tacotron2" in message
+    assert f"{vocoder}: this is a WaveGlow checkpoint, not a Tacotron 2 one; check -m/--model-name" in message
     assert run(corpus, tmp_path / "c", "WaveGlow", "--checkpoint-path", str(good)) == 1
-    assert f"{good}: this is a Tacotron2 checkpoint, but training was asked for WaveGlow" in (
-        capsys.readouterr().err
-    )
+    assert f"{good}: this is a Tacotron 2 checkpoint, not a WaveGlow one" in capsys.readouterr().err
     assert run(corpus, tmp_path / "d", "Tacotron2", "--checkpoint-path", str(good), "--prenet-dim", "8") == 1
     assert "prenet_dim: checkpoint 12, command line 8" in capsys.readouterr().err
 
@@ -388,7 +432,8 @@ def test_two_process_gloo_run_keeps_ranks_identical(corpus, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rank0, rank1 = (torch.load(output / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     saved = state_dict_of(output / "checkpoint_Tacotron2_0.pt")
-    initial = train.build_model(train.model_config(train.parse_args(argv))).state_dict()
+    args = train.parse_args(argv)
+    initial = RECIPES["Tacotron2"].build_model(RECIPES["Tacotron2"].config(args), args).state_dict()
     for name, tensor in rank0.items():
         assert torch.equal(tensor, saved[name]), name
         # BatchNorm statistics are broadcast from rank 0 before each forward (DDP), so after the last
@@ -401,9 +446,11 @@ def test_two_process_gloo_run_keeps_ranks_identical(corpus, tmp_path):
 
 
 def test_batchnorm_weights_uniform_as_dle_unless_disabled():
-    config = train.model_config(train.parse_args(COMMON + TINY_TACOTRON2))
-    dle = train.build_model(config, uniform_bn_weight=True)
-    pytorch_default = train.build_model(config, uniform_bn_weight=False)
+    recipe = RECIPES["Tacotron2"]
+    dle_args = train.parse_args(COMMON + TINY_TACOTRON2)
+    default_args = train.parse_args(COMMON + TINY_TACOTRON2 + ["--disable-uniform-initialize-bn-weight"])
+    dle = recipe.build_model(recipe.config(dle_args), dle_args)
+    pytorch_default = recipe.build_model(recipe.config(default_args), default_args)
     batchnorms = [m for m in dle.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     weights = torch.cat([m.weight.detach() for m in batchnorms])
     assert len(batchnorms) == 3 + 5 and weights.min() >= 0 and weights.max() < 1 and weights.std() > 0.1

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tacotron2_waveglow_ngc.checkpoints import load_waveglow, waveglow_kwargs
 from tacotron2_waveglow_ngc.losses import WaveGlowLoss
+from tacotron2_waveglow_ngc.waveglow_checkpoints import load_waveglow, waveglow_kwargs
 from tacotron2_waveglow_ngc.waveglow_model import WN, Invertible1x1Conv, WaveGlow
 
 TINY = dict(n_mel_channels=4, n_flows=4, n_group=4, n_early_every=2, n_early_size=2)
@@ -212,7 +212,7 @@ def test_default_state_dict_equals_reference(n_channels, n_floats):
 
 
 def test_nvidia_reference_layout_converts():
-    from tacotron2_waveglow_ngc.checkpoints import to_nvidia_layout
+    from tacotron2_waveglow_ngc.waveglow_checkpoints import to_nvidia_layout
 
     expected = reference_entries("waveglow_nvidia_n_channels_256")
     with torch.device("meta"):

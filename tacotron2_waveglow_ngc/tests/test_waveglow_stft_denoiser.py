@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tacotron2_waveglow_ngc.checkpoints import load_waveglow
 from tacotron2_waveglow_ngc.denoiser import Denoiser
 from tacotron2_waveglow_ngc.stft import STFT, fourier_basis, real_dft_pseudo_inverse
+from tacotron2_waveglow_ngc.waveglow_checkpoints import load_waveglow
 
 
 @pytest.fixture(scope="module")
