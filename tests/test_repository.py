@@ -165,3 +165,43 @@ def test_scripts_run_as_files_from_their_folder(script):
     result = subprocess.run(command, cwd=script.parent, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage:" in result.stdout
+
+
+def test_run_infrastructure_copies_are_identical():
+    """Every paper folder carries the same `infra.py` (copied, so that no folder imports another); a copy
+    edited alone is drift, reported with the first differing line."""
+    import difflib
+
+    copies = {
+        folder: REPO_ROOT / folder / "infra.py" for folder in PAPER_FOLDERS if (REPO_ROOT / folder).is_dir()
+    }
+    assert set(copies) >= {"neural_hmm", "tacotron2_waveglow_ngc"}
+    missing = [folder for folder, path in copies.items() if not path.is_file()]
+    assert not missing, f"paper folders without infra.py: {missing}"
+    reference_folder, reference = next(iter(copies.items()))
+    for folder, path in copies.items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        expected = reference.read_text(encoding="utf-8").splitlines()
+        diff = list(
+            difflib.unified_diff(expected, lines, f"{reference_folder}/infra.py", f"{folder}/infra.py", n=0)
+        )
+        assert not diff, "infra.py copies differ; edit one and copy it to every folder:\n" + "\n".join(
+            diff[:20]
+        )
+
+
+def test_scripts_import_library_modules_never_other_scripts():
+    """A command (a module with a __main__ block) is an entry point: other modules, commands included,
+    import what they need from library modules instead (tests may import commands to call main())."""
+    offences = []
+    for folder in PAPER_FOLDERS:
+        scripts = {path.stem for path in command_line_scripts() if path.parent.name == folder}
+        for source_file in sorted((REPO_ROOT / folder).glob("*.py")):
+            tree = ast.parse(source_file.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.level == 1:
+                    names = [node.module] if node.module else [alias.name for alias in node.names]
+                    for name in names:
+                        if name.split(".")[0] in scripts and name.split(".")[0] != source_file.stem:
+                            offences.append(f"{folder}/{source_file.name} imports the command {name}.py")
+    assert not offences, "\n".join(offences)
