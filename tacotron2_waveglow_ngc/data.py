@@ -1,74 +1,102 @@
 """Training data: text/mel pairs for Tacotron 2, audio segments for WaveGlow.
 
 Filelists are NVIDIA's `wav_path|text` lines (`filelists.parse`); relative paths are resolved against
-`dataset_path` (DLE `--dataset-path`). WAVs are read as the originals do: int16 PCM divided by
-`max_wav_value` (32768), no resampling, so a file at another rate is an error, not a silent resample.
+`dataset_path` (DLE `--dataset-path`). Audio is read by the shared reader (`filelists.audio.read_audio`):
+16-bit PCM exactly as the originals read it (int16 / 32768), other PCM widths and float WAVs at their
+own full scale, no resampling, so a file at another rate is an error, not a silent resample.
+`max_wav_value` stays a flag for checkpoint compatibility: a value other than 32768 scales the samples
+by 32768 / max_wav_value, which is what the original's `int16 / max_wav_value` gives on 16-bit files.
 
-Every problem is reported with the filelist file and line (and the WAV path): text and audio headers
-are checked when a dataset is built, so a bad line fails before training starts, not hours into it.
+Every problem is reported with the filelist file and line (and the audio path). `check_data` runs the
+checks of `python -m filelists.validate --model tacotron2` (all samples read: silence, NaN, ...); the
+datasets run them on the text and the audio headers when built, listing every bad line at once, and a
+file that fails later, in a DataLoader worker, is still named with its line.
 """
 
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import soundfile
 import torch
 from torch.utils.data import Dataset
 
+from filelists.audio import AudioError, read_audio
+from filelists.checks import DataCheckError, Report, check_training_data, require_clean
 from filelists.parse import Utterance, read_filelist
-from shared_text import text_to_sequence
-from shared_text.sequence import UnknownSymbolError
+from shared_text import EmptyTextError, UnknownSymbolError, front_end
 
 from .audio import TacotronSTFT
 
 
 class DataError(ValueError):
-    """A filelist entry that cannot be used; the message starts with `filelist:line:`."""
+    """A filelist entry that cannot be used; the message starts with `filelist:line:` (one line per
+    problem when several lines are bad)."""
 
 
 def _where(utterance: Utterance) -> str:
     return f"{utterance.source}:{utterance.line_number}"
 
 
-def check_wav_header(utterance: Utterance, sampling_rate: int) -> None:
-    """Raise DataError if the WAV of `utterance` is missing, unreadable or not at `sampling_rate`."""
-    path = utterance.audio_path
-    if not path.is_file():
-        raise DataError(f"{_where(utterance)}: audio file {path} not found")
+def check_data(
+    filelists: list[str | Path],
+    dataset_path: str | Path | None,
+    text_cleaners: list[str] | None = None,
+    sampling_rate: int = 22050,
+    filter_length: int = 1024,
+    read_samples: bool = True,
+    progress: bool | None = None,
+    min_samples: int | None = None,
+) -> Report:
+    """Every problem of every line of `filelists`: the audio (missing, truncated, wrong rate, not mono,
+    NaN, silent, shorter than filter_length) and, with `text_cleaners` (Tacotron 2; None for WaveGlow,
+    which ignores the text), the text through the Tacotron 2 front end. The checks of
+    `filelists.validate --model tacotron2`; `filelists.checks.require_clean(report)` raises one
+    DataCheckError listing them. read_samples=False reads the audio headers only; min_samples (default
+    filter_length) is the shortest clip accepted."""
+    return check_training_data(
+        filelists,
+        dataset_path,
+        front_end=None if text_cleaners is None else front_end("tacotron2", text_cleaners),
+        sampling_rate=sampling_rate,
+        min_samples=filter_length if min_samples is None else min_samples,
+        read_samples=read_samples,
+        progress=progress,
+    )
+
+
+def _stft_limit(filter_length: int) -> int:
+    # The datasets' own check refuses only what the STFT cannot take at all: its reflect padding needs
+    # more samples than half a window. check_data (and filelists.validate) ask for a whole window.
+    return filter_length // 2 + 1
+
+
+def _require_clean(report: Report) -> None:
     try:
-        info = soundfile.info(str(path))
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise DataError(f"{_where(utterance)}: cannot read audio file {path}: {error}") from None
-    if info.samplerate != sampling_rate:
-        raise DataError(
-            f"{_where(utterance)}: {path} is sampled at {info.samplerate} Hz but --sampling-rate is "
-            f"{sampling_rate} Hz (audio is not resampled, as in the original; convert the corpus first)"
-        )
-    if info.channels != 1:
-        raise DataError(f"{_where(utterance)}: {path} has {info.channels} channels; expected mono")
+        require_clean(report, stream=None)
+    except DataCheckError as error:
+        raise DataError(str(error)) from None
 
 
 def load_wav(utterance: Utterance, sampling_rate: int, max_wav_value: float = 32768.0) -> torch.Tensor:
-    """The WAV of `utterance` as float32 (N,) = int16 samples / max_wav_value (in [-1, 1))."""
-    check_wav_header(utterance, sampling_rate)
+    """The WAV of `utterance` as float32 (N,) in [-1, 1]: for 16-bit PCM exactly int16 / max_wav_value.
+    DataError naming the line and the file when it cannot be used."""
+    if not max_wav_value > 0:
+        raise DataError(f"max_wav_value must be positive, got {max_wav_value}")
     try:
-        samples, _ = soundfile.read(str(utterance.audio_path), dtype="int16")
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise DataError(
-            f"{_where(utterance)}: cannot read audio file {utterance.audio_path}: {error}"
-        ) from None
-    return torch.from_numpy(samples.astype(np.float32)) / max_wav_value
+        samples, _ = read_audio(utterance.audio_path, sampling_rate)
+    except AudioError as error:
+        raise DataError(f"{_where(utterance)}: {error}") from None
+    audio = torch.from_numpy(samples)
+    return audio if max_wav_value == 32768.0 else audio * (32768.0 / max_wav_value)
 
 
 def text_ids(utterance: Utterance, text_cleaners: list[str]) -> torch.Tensor:
-    """Symbol ids (T_in,) int64 of the utterance's text; DataError names the line on a bad character."""
+    """Symbol ids (T_in,) int64 of the utterance's text; DataError names the line on a bad character or
+    a text with nothing to speak (emoji only, punctuation only)."""
     try:
-        ids = text_to_sequence(utterance.text, text_cleaners)
-    except UnknownSymbolError as error:
+        ids = front_end("tacotron2", text_cleaners)(utterance.text)
+    except (UnknownSymbolError, EmptyTextError) as error:
         raise DataError(f"{_where(utterance)}: {error}") from None
-    if not ids:
-        raise DataError(f"{_where(utterance)}: the text {utterance.text!r} is empty after cleaning")
     return torch.tensor(ids, dtype=torch.long)
 
 
@@ -95,9 +123,23 @@ class TextMelDataset(Dataset):
         mel_fmax: float | None = 8000.0,
         load_mel_from_disk: bool = False,
     ):
+        # Fail before training, naming every bad line: text, and audio headers (or mel files). Training
+        # runs check_data on every sample first; this keeps the dataset safe on its own.
+        if load_mel_from_disk:
+            encode = front_end("tacotron2", text_cleaners)
+            report = check_training_data([filelist], dataset_path, encode, check_audio=False)
+        else:
+            report = check_data(
+                [filelist],
+                dataset_path,
+                text_cleaners,
+                sampling_rate,
+                filter_length,
+                read_samples=False,
+                min_samples=_stft_limit(filter_length),
+            )
+        _require_clean(report)
         self.utterances = read_filelist(filelist, dataset_path)
-        if not self.utterances:
-            raise DataError(f"{filelist}: the filelist has no utterances")
         self.sampling_rate = sampling_rate
         self.max_wav_value = max_wav_value
         self.n_mel_channels = n_mel_channels
@@ -105,14 +147,14 @@ class TextMelDataset(Dataset):
         self.stft = TacotronSTFT(
             filter_length, hop_length, win_length, n_mel_channels, sampling_rate, mel_fmin, mel_fmax
         )
-        # Fail before training: every text must encode and every audio/mel file must exist.
         self.texts = [text_ids(utterance, text_cleaners) for utterance in self.utterances]
-        for utterance in self.utterances:
-            if load_mel_from_disk:
-                if not utterance.audio_path.is_file():
-                    raise DataError(f"{_where(utterance)}: mel file {utterance.audio_path} not found")
-            else:
-                check_wav_header(utterance, sampling_rate)
+        if load_mel_from_disk:
+            missing = [u for u in self.utterances if not u.audio_path.is_file()]
+            if missing:
+                raise DataError(
+                    "\n".join(f"{_where(u)}: mel file {u.audio_path} not found" for u in missing[:50])
+                    + (f"\n... and {len(missing) - 50} more" if len(missing) > 50 else "")
+                )
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -205,9 +247,18 @@ class AudioSegmentDataset(Dataset):
         mel_fmax: float | None = 8000.0,
         seed: int = 0,
     ):
+        _require_clean(
+            check_data(
+                [filelist],
+                dataset_path,
+                None,
+                sampling_rate,
+                filter_length,
+                read_samples=False,
+                min_samples=_stft_limit(filter_length),
+            )
+        )
         self.utterances = read_filelist(filelist, dataset_path)
-        if not self.utterances:
-            raise DataError(f"{filelist}: the filelist has no utterances")
         self.segment_length = segment_length
         self.sampling_rate = sampling_rate
         self.max_wav_value = max_wav_value
@@ -216,8 +267,6 @@ class AudioSegmentDataset(Dataset):
         self.stft = TacotronSTFT(
             filter_length, hop_length, win_length, n_mel_channels, sampling_rate, mel_fmin, mel_fmax
         )
-        for utterance in self.utterances:
-            check_wav_header(utterance, sampling_rate)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
