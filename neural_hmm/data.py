@@ -46,18 +46,20 @@ def check_data(
     dataset_path: str | Path | None = None,
     read_samples: bool = True,
     progress: bool | None = None,
+    min_samples: int | None = None,
 ) -> Report:
     """Every problem of every line of `filelists` for training with `hparams`, by the checks that
     `python -m filelists.validate --model neural_hmm` runs (`filelists.checks`): the audio (missing,
     truncated, wrong rate, not mono, NaN, silent, shorter than filter_length, fewer mel frames than the
     text has HMM states) and the text through this front end. `filelists.checks.require_clean(report)`
-    raises one DataCheckError listing them. read_samples=False reads the audio headers only."""
+    raises one DataCheckError listing them. read_samples=False reads the audio headers only; min_samples
+    (default filter_length) is the shortest clip accepted."""
     return check_training_data(
         filelists,
         dataset_path,
         front_end=_front_end(tuple(hparams.text_cleaners), hparams.phonetise),
         sampling_rate=hparams.sampling_rate,
-        min_samples=hparams.filter_length,
+        min_samples=hparams.filter_length if min_samples is None else min_samples,
         hop_length=hparams.hop_length,
         frames_per_id=hparams.state_per_phone,
         read_samples=read_samples,
@@ -87,8 +89,14 @@ class TextMelDataset(Dataset):
         self.hparams = hparams
         self.normalise = normalise
         if check:
+            # Only what the STFT cannot take at all (its reflect padding needs more than half a window);
+            # check_data, which training runs first, asks for a whole window.
+            shortest = hparams.filter_length // 2 + 1
             try:
-                require_clean(check_data([filelist], hparams, dataset_path, read_samples=False), stream=None)
+                report = check_data(
+                    [filelist], hparams, dataset_path, read_samples=False, min_samples=shortest
+                )
+                require_clean(report, stream=None)
             except DataCheckError as error:
                 raise DataError(str(error)) from None
         self.stft = TacotronSTFT(
