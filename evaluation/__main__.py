@@ -92,6 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EvaluationError, TimingsError) as error:
         parser.exit(2, f"error: {error}\n")
     out_dir = args.wavs if args.out is None else args.out
+    counts = scores["counts"]
+    if counts["unreadable"]:
+        print(
+            f"warning: {counts['unreadable']} WAV(s) could not be scored and are left out of every metric:",
+            *counts["unreadable_examples"],
+            sep="\n  ",
+            file=sys.stderr,
+        )
     print(merge_tables([scores]))
     print(f"wrote {out_dir / SCORES_JSON} and {out_dir / SCORES_MD}", file=sys.stderr)
     return 0

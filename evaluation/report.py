@@ -41,6 +41,12 @@ def _number(value: float | None, digits: int) -> str:
     return UNAVAILABLE if value is None else f"{value:.{digits}f}"
 
 
+def _utterances(counts: dict) -> str:
+    # WAVs that could not be read are left out of every metric; the table must not hide them.
+    unreadable = counts.get("unreadable", 0)
+    return f"{counts['scored']} (+{unreadable} unreadable)" if unreadable else str(counts["scored"])
+
+
 def aggregate_row(scores: dict) -> list[str]:
     """The table cells of one system, in COLUMNS order."""
     aggregate = scores["aggregate"]
@@ -49,7 +55,7 @@ def aggregate_row(scores: dict) -> list[str]:
         mcd += f" ± {aggregate['mcd_std_db']:.2f}"
     return [
         str(scores["label"]).replace("|", "\\|"),
-        str(scores["counts"]["scored"]),
+        _utterances(scores["counts"]),
         *(
             _number(aggregate[key], 3)
             for key in ("wer_generic_lm", "cer_generic_lm", "wer_corpus_lm", "cer_corpus_lm")

@@ -39,6 +39,8 @@ DEFINITIONS = {
     "asr_input": "16 kHz, 0.25 s padding at both ends, seeded Gaussian noise 60 dB below the peak",
     "mcd": mcd_metric.DEFINITION,
     "rtf": rtf_metric.DEFINITION,
+    "unreadable": "synthesized WAVs that cannot be read or hold NaN/infinite samples are listed (counts."
+    "unreadable, and utterances[].error) and left out of every metric, so compare counts.scored too",
 }
 
 
@@ -104,17 +106,21 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 def _score_utterance(
     match: Match, filelist: Path, transcribers: dict[str, Transcriber], mcd: bool, timings: dict | None
 ) -> tuple[dict, dict[str, ErrorRates]]:
-    """The scores.json record of one utterance, and its error counts per language model."""
-    samples, sample_rate = _read(match.wav, "synthesized WAV")
-    duration = len(samples) / sample_rate
+    """The scores.json record of one utterance, and its error counts per language model. A synthesized
+    WAV that cannot be read (or holds NaN) gives a record with its `error` and no scores."""
     record = {
         "id": match.id,
         "text": match.utterance.text,
         "reference": normalize_text(match.utterance.text),
         "wav": str(match.wav),
         "reference_wav": str(match.utterance.audio_path),
-        "duration_s": duration,
     }
+    try:
+        samples, sample_rate = read_audio(match.wav)
+    except AudioReadError as error:
+        return {**record, "error": str(error)}, {}
+    duration = len(samples) / sample_rate
+    record["duration_s"] = duration
     rates = {}
     for name, transcriber in transcribers.items():
         hypothesis = transcriber.transcribe(samples, sample_rate)
@@ -170,12 +176,18 @@ def score_folder(
             (u.text for u in utterances), out_dir / LM_SUBDIR
         )
 
-    records, rates = [], {name: [] for name in transcribers}
+    all_records, rates = [], {name: [] for name in transcribers}
     for match in tqdm(scored, desc=f"scoring {label or wav_dir.name}", unit="utt", disable=not progress):
         record, utterance_rates = _score_utterance(match, filelist, transcribers, mcd, timings)
-        records.append(record)
+        all_records.append(record)
         for name, rate in utterance_rates.items():
             rates[name].append(rate)
+    records = [record for record in all_records if "error" not in record]
+    unreadable = [record for record in all_records if "error" in record]
+    if not records:
+        raise EvaluationError(
+            f"none of the {len(unreadable)} matched WAVs can be scored; the first: {unreadable[0]['error']}"
+        )
 
     wer_generic, cer_generic = pooled_rates(rates.get("generic_lm", []))
     wer_corpus, cer_corpus = pooled_rates(rates.get("corpus_lm", []))
@@ -207,6 +219,8 @@ def score_folder(
             "filelist_entries": len(utterances),
             "matched": len(matches),
             "scored": len(records),
+            "unreadable": len(unreadable),
+            "unreadable_examples": [record["error"] for record in unreadable[:10]],
             "unmatched_wavs": len(unmatched),
             "unmatched_wav_examples": unmatched[:10],
             "asr_scored": len(rates.get("corpus_lm", [])),
@@ -226,7 +240,7 @@ def score_folder(
             "oov_words": lm_info.oov_words,
         },
         "definitions": DEFINITIONS,
-        "utterances": records,
+        "utterances": all_records,
     }
     write_scores(scores, out_dir)
     return scores
@@ -247,6 +261,13 @@ def write_scores(scores: dict, out_dir: str | Path) -> tuple[Path, Path]:
         f"{counts['scored']} of {counts['matched']} matched WAVs scored ({counts['wavs_in_folder']} in "
         f"`{scores['wav_dir']}`, {counts['filelist_entries']} filelist entries in `{scores['filelist']}`).",
     ]
+    if counts.get("unreadable"):
+        lines.append(
+            f"**{counts['unreadable']} WAV(s) could not be scored** (unreadable or NaN; left out of every "
+            f"metric): "
+            + "; ".join(counts["unreadable_examples"])
+            + ("; ..." if counts["unreadable"] > 10 else "")
+        )
     if scores["corpus_lm"] and scores["corpus_lm"]["oov_words"]:
         lines.append(
             f"Words missing from the pronunciation dictionary (always errors): "

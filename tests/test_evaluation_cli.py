@@ -166,6 +166,7 @@ def test_cli_errors(corpus, tmp_path, capsys):
     broken.mkdir()
     (broken / "H01-02.wav").write_bytes(b"RIFF this is not a wav file")
     message = _error(["--wavs", str(broken), "--filelist", filelist, "--no-asr"], capsys)
+    assert "none of the 1 matched WAVs can be scored" in message
     assert "cannot read audio file" in message and str(broken / "H01-02.wav") in message
 
     missing_reference = _error(
@@ -184,6 +185,39 @@ def test_cli_errors(corpus, tmp_path, capsys):
 
     assert "no scores.json" in _error(["--compare", str(empty)], capsys)
     assert "--wavs and --filelist are required" in _error(["--wavs", str(empty)], capsys)
+
+
+def test_unreadable_and_nan_wavs_are_reported_not_scored(corpus, tmp_path, capsys):
+    system = tmp_path / "system"
+    system.mkdir()
+    for name in ("H01-01", "H01-03"):
+        (system / f"{name}.wav").write_bytes((corpus / "system" / f"{name}.wav").read_bytes())
+    nan = np.zeros(8000, dtype=np.float32)
+    nan[10:] = np.nan  # what a diverged vocoder writes
+    sf.write(system / "H01-02.wav", nan, SAMPLING_RATE, subtype="FLOAT")
+    whole = (corpus / "system" / "H01-04.wav").read_bytes()
+    (system / "H01-04.wav").write_bytes(whole[: len(whole) // 2])  # an interrupted copy
+    argv = [
+        "--wavs",
+        str(system),
+        "--filelist",
+        str(corpus / "corpus" / "test.txt"),
+        "--no-asr",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    scores = json.loads((system / "scores.json").read_text())
+    counts = scores["counts"]
+    assert counts["scored"] == 2 and counts["unreadable"] == 2 and counts["mcd_scored"] == 2
+    rows = {row["id"]: row for row in scores["utterances"]}
+    assert list(rows) == ["H01-01", "H01-02", "H01-03", "H01-04"]  # filelist order, failures included
+    assert "7990 of 8000 samples are NaN or infinite" in rows["H01-02"]["error"]
+    assert "truncated" in rows["H01-04"]["error"] and "mcd_db" not in rows["H01-04"]
+    assert str(system / "H01-02.wav") in rows["H01-02"]["error"]
+    assert "warning: 2 WAV(s) could not be scored" in captured.err
+    assert "| system | 2 (+2 unreadable) |" in captured.out
+    assert "**2 WAV(s) could not be scored**" in (system / "scores.md").read_text()
 
 
 def test_embedded_demo_corpus_scores_far_better_than_noise(tmp_path):

@@ -4,9 +4,11 @@ import json
 
 import numpy as np
 import pytest
+import soundfile as sf
 from scipy.signal import lfilter
 
 from evaluation import mcd, rtf
+from evaluation.audio import AudioReadError, read_audio
 from evaluation.lm import SENTENCE_START, UNKNOWN, write_arpa
 from evaluation.report import merge_tables
 from evaluation.text import normalize_text
@@ -225,3 +227,21 @@ def test_pocketsphinx_loads_the_corpus_lm(tmp_path):
     # which is why test_arpa_is_well_formed_and_normalised checks the format itself)
     decoder = Transcriber(info.path, tmp_path / "corpus_lm.dict").decoder
     assert decoder.lookup_word("willoughby's") == "W IH L AH B IY Z" and decoder.lookup_word("adieus") is None
+
+
+def test_read_audio_names_nan_truncated_and_unreadable_files(tmp_path):
+    sf.write(tmp_path / "stereo.wav", np.full((100, 2), 0.5), 16000, subtype="PCM_16")
+    samples, rate = read_audio(tmp_path / "stereo.wav")
+    assert rate == 16000 and samples.shape == (100,) and np.all(samples == 0.5)  # channels averaged
+    sf.write(tmp_path / "loud.wav", np.full(100, 1.5), 16000, subtype="FLOAT")
+    assert read_audio(tmp_path / "loud.wav")[0].max() == 1.5  # scored as it is
+    sf.write(tmp_path / "nan.wav", np.array([0.0, np.inf, np.nan]), 16000, subtype="FLOAT")
+    whole = (tmp_path / "stereo.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[:-50])
+    (tmp_path / "junk.wav").write_bytes(b"not audio")
+    for name, problem in [("nan", "2 of 3 samples are NaN or infinite"), ("cut", "truncated"),
+                          ("junk", "unreadable audio"), ("absent", "audio file not found")]:  # fmt: skip
+        with pytest.raises(AudioReadError) as error:
+            read_audio(tmp_path / f"{name}.wav")
+        assert str(error.value).startswith(f"cannot read audio file {tmp_path / name}.wav: ")
+        assert problem in str(error.value)
