@@ -9,15 +9,15 @@ WaveGlow: IN may be an NGC/DLE checkpoint, a bare state dict or an NVIDIA/wavegl
 Tacotron 2: IN may be an NGC/DLE checkpoint, a training checkpoint of this repo, NVIDIA/tacotron2's
 `tacotron2_statedict.pt` / `checkpoint_<iteration>` (config from NVIDIA's defaults and the tensor
 shapes) or a bare state dict; `module.` prefixes are removed and optimizer state is dropped.
-OUT loads with `torch.load(OUT)` (weights only) and with `checkpoints.load_waveglow(OUT)` /
-`checkpoints.load_tacotron2(OUT)`.
+OUT loads with `torch.load(OUT)` (weights only) and with `waveglow_checkpoints.load_waveglow(OUT)` /
+`tacotron2_checkpoints.load_tacotron2(OUT)`. OUT is written atomically, never over IN (nor through a link
+such as `checkpoint_Tacotron2_last.pt`), and over an existing file only with --force, so a training
+checkpoint keeps its optimizer, RNG state and position.
 """
 
 import argparse
 import sys
 from pathlib import Path
-
-import torch
 
 if __package__ in (None, ""):
     # Run as a file (`python convert_checkpoint.py`): resolve the relative imports below against
@@ -25,7 +25,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "tacotron2_waveglow_ngc"
 
-from .infra import CheckpointError
+from .infra import check_output_file, refuse_to_replace, run_main, save_atomic
 from .tacotron2_checkpoints import load_tacotron2, tacotron2_checkpoint
 from .waveglow_checkpoints import load_waveglow, waveglow_checkpoint
 
@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="ngc",
         help="WaveGlow only: per-layer `cond_layers.i` (ngc) or fused `cond_layer` (nvidia) names",
     )
+    parser.add_argument("--force", action="store_true", help="replace an existing OUT (never IN)")
     parser.add_argument(
         "--remove-weightnorm",
         action="store_true",
@@ -53,41 +54,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def convert_waveglow(input_path: str, output_path: str, layout: str = "ngc", remove_weightnorm: bool = False):
+def convert_waveglow(
+    input_path: str,
+    output_path: str,
+    layout: str = "ngc",
+    remove_weightnorm: bool = False,
+    force: bool = False,
+) -> dict:
     """Read any supported WaveGlow checkpoint, write `{'state_dict', 'config'}`; returns the written dict."""
+    refuse_to_replace(output_path, input_path)
+    check_output_file(output_path, force, "OUT")
     model = load_waveglow(input_path, remove_weightnorm=remove_weightnorm)
     checkpoint = waveglow_checkpoint(model, layout=layout)
-    torch.save(checkpoint, output_path)
+    save_atomic(checkpoint, output_path)
     return checkpoint
 
 
-def convert_tacotron2(input_path: str, output_path: str):
+def convert_tacotron2(input_path: str, output_path: str, force: bool = False) -> dict:
     """Read any supported Tacotron 2 checkpoint, write `{'state_dict', 'config'}`; return it."""
+    refuse_to_replace(output_path, input_path)
+    check_output_file(output_path, force, "OUT")
     model, _ = load_tacotron2(input_path)
     checkpoint = tacotron2_checkpoint(model)
-    torch.save(checkpoint, output_path)
+    save_atomic(checkpoint, output_path)
     return checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+    if args.model == "Tacotron2" and (args.layout != "ngc" or args.remove_weightnorm):
+        print("error: --layout / --remove-weightnorm apply to WaveGlow only", file=sys.stderr)
+        return 2
+
+    def run() -> None:
         if args.model == "Tacotron2":
-            if args.layout != "ngc" or args.remove_weightnorm:
-                print("error: --layout / --remove-weightnorm apply to WaveGlow only", file=sys.stderr)
-                return 2
-            checkpoint = convert_tacotron2(args.input, args.output)
+            checkpoint = convert_tacotron2(args.input, args.output, args.force)
         else:
-            checkpoint = convert_waveglow(args.input, args.output, args.layout, args.remove_weightnorm)
-    except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    n_floats = sum(t.numel() for t in checkpoint["state_dict"].values())
-    print(
-        f"wrote {args.output}: {args.model}, {len(checkpoint['state_dict'])} tensors, {n_floats:,} floats, "
-        f"config {checkpoint['config']}"
-    )
-    return 0
+            checkpoint = convert_waveglow(
+                args.input, args.output, args.layout, args.remove_weightnorm, args.force
+            )
+        n_floats = sum(t.numel() for t in checkpoint["state_dict"].values())
+        print(
+            f"wrote {args.output}: {args.model}, {len(checkpoint['state_dict'])} tensors, "
+            f"{n_floats:,} floats, config {checkpoint['config']}"
+        )
+
+    return run_main(run)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ comes from the global torch RNG (`torch.manual_seed`).
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ if __package__ in (None, ""):
 
 from .denoiser import Denoiser
 from .fast_inference import PackedWN
-from .infra import CheckpointError
+from .infra import atomic_write, check_output_file, refuse_to_replace, run_main
 from .stft import STFT
 from .waveglow_checkpoints import load_waveglow
 from .waveglow_model import WaveGlow
@@ -166,6 +165,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--waveglow", required=True, help="WaveGlow checkpoint (any format load_waveglow reads)"
     )
     parser.add_argument("-o", "--output", required=True, help="TorchScript file to write")
+    parser.add_argument("--force", action="store_true", help="replace an existing output file")
     parser.add_argument("--sigma", type=float, default=0.6, help="noise scale used by forward(mel)")
     parser.add_argument(
         "--denoising-strength", type=float, default=0.01, help="used by forward(mel); 0 = off"
@@ -183,27 +183,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        waveglow = load_waveglow(args.waveglow, remove_weightnorm=True)
-    except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    vocoder = build_vocoder(
-        waveglow, args.sigma, args.denoising_strength, args.sampling_rate, PRECISIONS[args.precision]
-    )
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".partial")
-    vocoder.save(str(partial))
-    os.replace(partial, output)  # a crash mid-write never leaves a truncated vocoder behind
-    n_weights = sum(t.numel() for t in vocoder.state_dict().values())
-    print(
-        f"wrote {args.output}: WaveGlow vocoder, {n_weights / 1e6:.1f}M {args.precision} weights, "
-        f"sigma {args.sigma}, "
-        f"denoising strength {args.denoising_strength}; "
-        f"mel (B, {waveglow.n_mel_channels}, T) -> audio (B, T*256)"
-    )
-    return 0
+
+    def export() -> None:
+        refuse_to_replace(args.output, args.waveglow)
+        check_output_file(args.output, args.force, "-o/--output")
+        waveglow = load_waveglow(args.waveglow, remove_weightnorm=True)  # refuses non-finite weights
+        vocoder = build_vocoder(
+            waveglow, args.sigma, args.denoising_strength, args.sampling_rate, PRECISIONS[args.precision]
+        )
+        # Atomically: a crash mid-write never leaves a truncated vocoder behind.
+        atomic_write(args.output, lambda stream: torch.jit.save(vocoder, stream))
+        n_weights = sum(t.numel() for t in vocoder.state_dict().values())
+        print(
+            f"wrote {args.output}: WaveGlow vocoder, {n_weights / 1e6:.1f}M {args.precision} weights, "
+            f"sigma {args.sigma}, denoising strength {args.denoising_strength}; "
+            f"mel (B, {waveglow.n_mel_channels}, T) -> audio (B, T*256)"
+        )
+
+    return run_main(export)
 
 
 if __name__ == "__main__":

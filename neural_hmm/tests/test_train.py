@@ -280,3 +280,20 @@ def test_two_process_gloo_run_keeps_ranks_identical(corpus, tmp_path):
     for name, tensor in rank0.items():  # parameters: DDP keeps them equal; BatchNorm buffers are per rank
         assert torch.equal(tensor, rank1[name]), name
         assert torch.equal(tensor, saved[name]), name
+
+
+def test_converter_never_destroys_a_training_checkpoint(corpus, tmp_path, capsys):
+    from neural_hmm import convert_checkpoint
+
+    assert run(corpus, tmp_path, "--max-steps", "3") == 0
+    run_dir = tmp_path / "TestRun"
+    last, checkpoint = run_dir / "checkpoint_last.ckpt", run_dir / "checkpoint_3.ckpt"
+    before = checkpoint.read_bytes()
+    for target in (checkpoint, last):
+        assert convert_checkpoint.main([str(last), str(target), "--force"]) == 1
+        message = capsys.readouterr().err
+        assert "is the input" in message or "is a link" in message
+    assert checkpoint.read_bytes() == before and last.resolve() == checkpoint
+    assert convert_checkpoint.main([str(last), str(tmp_path / "plain.pt")]) == 0
+    assert set(torch.load(tmp_path / "plain.pt", weights_only=True)) == {"state_dict", "hparams"}
+    assert run(corpus, tmp_path, "--max-steps", "4", "--resume") == 0  # the training state is intact

@@ -83,3 +83,18 @@ def test_export_round_trip_in_clean_interpreter(tmp_path, alternate_halves):
 def test_export_refuses_a_missing_checkpoint(tmp_path, capsys):
     assert export_vocoder.main(["--waveglow", str(tmp_path / "no.pt"), "-o", str(tmp_path / "v.ts")]) == 1
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_export_refuses_a_nan_vocoder_and_an_unwritable_output(tmp_path, capsys):
+    model = tiny_waveglow()
+    with torch.no_grad():
+        model.WN[0].start.weight_v[0, 0, 0] = float("nan")
+    torch.save(waveglow_checkpoint(model), tmp_path / "nan.pt")
+    assert export_vocoder.main(["--waveglow", str(tmp_path / "nan.pt"), "-o", str(tmp_path / "v.ts")]) == 1
+    assert "'WN.0.start.weight_v' has 1 non-finite value" in capsys.readouterr().err
+    assert not (tmp_path / "v.ts").exists()
+    torch.save(waveglow_checkpoint(tiny_waveglow()), tmp_path / "ok.pt")
+    (tmp_path / "file").write_text("")
+    argv = ["--waveglow", str(tmp_path / "ok.pt"), "-o", str(tmp_path / "file" / "v.ts")]
+    assert export_vocoder.main(argv) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err

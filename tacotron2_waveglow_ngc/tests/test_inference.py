@@ -2,15 +2,18 @@
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from scipy.io import wavfile
 
+from filelists.text_input import read_synthesis_input
 from tacotron2_waveglow_ngc import convert_checkpoint, inference
 from tacotron2_waveglow_ngc.config import Tacotron2Config
 from tacotron2_waveglow_ngc.infra import CheckpointError
+from tacotron2_waveglow_ngc.synthesizer import GriffinLim
 from tacotron2_waveglow_ngc.tacotron2_checkpoints import (
     NVIDIA_TACOTRON2_DEFAULTS,
     load_tacotron2,
@@ -194,45 +197,37 @@ def test_convert_checkpoint_tacotron2(tmp_path):
 # Input handling
 
 
-def test_split_sentences():
-    assert inference.split_sentences("Hello there. How are you? Fine!") == [
-        "Hello there.",
-        "How are you?",
-        "Fine!",
-    ]
-    assert inference.split_sentences('He said "stop." Then left.') == ['He said "stop."', "Then left."]
-    assert inference.split_sentences("  one sentence without end  ") == ["one sentence without end"]
-    long = "alpha beta, gamma delta, epsilon zeta, eta theta."
-    pieces = inference.split_sentences(long, max_chars=25)
-    assert pieces == ["alpha beta, gamma delta,", "epsilon zeta, eta theta."]
-    assert " ".join(pieces) == long
+def items(path: Path):
+    return read_synthesis_input(path=path)
 
 
-def test_read_input_plain_and_filelist(tmp_path):
+def test_utterances_are_split_and_encoded(tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text("First line. Second sentence.\n\nAnother line\n")
-    utterances = inference.read_input(plain, suffix="_x")
+    utterances = inference.encode_utterances(items(plain), max_chars=250, suffix="_x")
     assert [u.stem for u in utterances] == ["audio_0_x", "audio_1_x"]
-    assert [u.line_number for u in utterances] == [1, 3]
+    assert [u.where for u in utterances] == [f"{plain}:1", f"{plain}:3"]
     assert utterances[0].sentences == ["First line.", "Second sentence."]
     assert len(utterances[0].sequences) == 2 and all(utterances[0].sequences)
+    unpunctuated = tmp_path / "long.txt"
+    unpunctuated.write_text(" ".join(["word"] * 100) + "\n")  # 499 characters, no punctuation
+    (long,) = inference.encode_utterances(items(unpunctuated), max_chars=100)
+    assert len(long.sentences) == 5 and all(len(piece) <= 100 for piece in long.sentences)
     filelist = tmp_path / "list.txt"
     filelist.write_text("wavs/LJ001-0001.wav|Printing, in the only sense.\nwavs/LJ001-0002.wav|In being.\n")
-    assert [u.stem for u in inference.read_input(filelist)] == ["LJ001-0001", "LJ001-0002"]
+    assert [u.stem for u in inference.encode_utterances(items(filelist), 250)] == ["LJ001-0001", "LJ001-0002"]
 
 
-def test_read_input_errors(tmp_path):
-    with pytest.raises(inference.InferenceError, match="no such input file"):
-        inference.read_input(tmp_path / "nope.txt")
-    (tmp_path / "empty.txt").write_text("\n  \n")
-    with pytest.raises(inference.InferenceError, match="empty"):
-        inference.read_input(tmp_path / "empty.txt")
+def test_input_errors(tmp_path):
     (tmp_path / "bad.txt").write_text("fine line\nabout # that\n")
     with pytest.raises(inference.InferenceError, match=r"bad.txt:2: character '#'"):
-        inference.read_input(tmp_path / "bad.txt")
+        inference.encode_utterances(items(tmp_path / "bad.txt"), 250)
     with pytest.warns(UserWarning):
-        dropped = inference.read_input(tmp_path / "bad.txt", on_unknown="drop")
+        dropped = inference.encode_utterances(items(tmp_path / "bad.txt"), 250, on_unknown="drop")
     assert len(dropped[1].sequences[0]) == len("about  that")
+    (tmp_path / "emoji.txt").write_text("\U0001f600\n")
+    with pytest.raises(inference.InferenceError, match=r"emoji.txt:1: .* nothing to speak after cleaning"):
+        inference.encode_utterances(items(tmp_path / "emoji.txt"), 250)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -260,10 +255,11 @@ def check_outputs(out, stems, n_frames_per_line):
     assert list(timings) == stems
     for stem, n_frames in zip(stems, n_frames_per_line):
         rate, audio = wavfile.read(out / f"{stem}.wav")
-        assert rate == 22050 and audio.dtype == np.float32
+        assert rate == 22050 and audio.dtype == np.int16  # the repository's one WAV format
         assert len(audio) == n_frames * 256
-        assert np.abs(audio).max() == pytest.approx(1.0)  # peak-normalised
+        assert np.abs(audio.astype(np.int32)).max() >= 32767  # peak-normalised
         assert timings[stem] > 0
+        assert (out / f"{stem}.png").stat().st_size > 0  # the alignment
     return timings
 
 
@@ -279,18 +275,19 @@ def test_cli_waveglow_end_to_end(checkpoints, capsys):
         "-o",
         tmp / "out",
     ]
-    code, messages = run_cli([*argv, "--cpu", "--seed", "1", "-bs", "2", "--suffix", "_s"])
+    code, _ = run_cli([*argv, "--cpu", "--seed", "1", "-bs", "2", "--suffix", "_s"])
     assert code == 0
     # Gate never fires: every sentence decodes max_decoder_steps=12 frames; line 0 has two sentences.
     check_outputs(tmp / "out", ["audio_0_s", "audio_1_s"], [24, 12])
-    assert (tmp / "out" / "alignment_0_s.png").stat().st_size > 0
-    assert (tmp / "out" / "alignment_1_s.png").stat().st_size > 0
-    warned = [m for m in messages if "max_decoder_steps=12" in m]
+    captured = capsys.readouterr()
+    warned = [line for line in captured.err.splitlines() if "max_decoder_steps=12" in line]
     assert len(warned) == 3
-    assert any("line 1 (audio_0_s), sentence 2: 'This is a test.'" in m for m in warned)
-    record = json.loads((tmp / "out" / "nvlog.json").read_text().splitlines()[-1][len("DLLL ") :])
+    assert any(f"{tmp / 'in.txt'}:1 (audio_0_s): " in m and "'This is a test.'" in m for m in warned)
+    report = json.loads((tmp / "out" / "synthesis.json").read_text())
+    assert report["audio_0_s"] == {**report["audio_0_s"], "frames": 24, "pieces": 2, "stop_gate_fired": False}
+    record = json.loads((tmp / "out" / "nvlog.json").read_text().splitlines()[-1])
     assert {"tacotron2_items_per_sec", "waveglow_items_per_sec", "latency", "rtf"} <= set(record["data"])
-    assert "lower is faster" in capsys.readouterr().out
+    assert "lower is faster" in captured.out
 
 
 def test_cli_batched_equals_unbatched_order(checkpoints):
@@ -322,7 +319,6 @@ def test_cli_griffin_lim_filelist_and_benchmark(checkpoints, capsys):
     )
     assert code == 0
     check_outputs(tmp / "gl", ["LJ001-0001", "LJ001-0002"], [12, 12])
-    assert (tmp / "gl" / "LJ001-0001_alignment.png").is_file()
     assert "median of 2 runs" in capsys.readouterr().out
     assert (tmp / "gl" / "bench.json").is_file()
 
@@ -340,9 +336,10 @@ def test_gate_firing_at_once_gives_one_frame(tmp_path):
         "--griffin-lim-iters",
         "1",
     ]
-    code, messages = run_cli([*argv, "--cpu"])
-    assert code == 0 and not [m for m in messages if "max_decoder_steps" in m]
+    code, _ = run_cli([*argv, "--cpu"])
+    assert code == 0
     check_outputs(tmp_path / "o", ["audio_0"], [1])
+    assert json.loads((tmp_path / "o" / "synthesis.json").read_text())["audio_0"]["stop_gate_fired"] is True
 
 
 def test_cli_errors(checkpoints, capsys):
@@ -358,7 +355,7 @@ def test_cli_errors(checkpoints, capsys):
     argv = ["--tacotron2", str(tmp / "none.pt"), "-i", str(tmp / "in.txt"), "-o", str(tmp / "e")]
     assert inference.main(argv) == 1
     err = capsys.readouterr().err
-    assert "--tacotron2" in err and "no such checkpoint" in err
+    assert "none.pt: no such checkpoint file" in err
     argv = ["--tacotron2", str(tmp / "wg.pt"), "-i", str(tmp / "in.txt"), "-o", str(tmp / "e"), "--cpu"]
     assert inference.main(argv) == 1
     assert "WaveGlow checkpoint" in capsys.readouterr().err
@@ -371,7 +368,7 @@ def test_griffin_lim_recovers_a_tone():
     t = torch.arange(22050) / 22050
     tone = 0.5 * torch.sin(2 * torch.pi * 440 * t)
     mel = TacotronSTFT().mel_spectrogram(tone.unsqueeze(0))
-    audio = inference.GriffinLim(n_iters=20)(mel, generator=torch.Generator().manual_seed(0))[0]
+    audio = GriffinLim(n_iters=20)(mel, generator=torch.Generator().manual_seed(0))[0]
     spectrum = torch.fft.rfft(audio[2048:-2048]).abs()
     peak_hz = float(spectrum.argmax()) * 22050 / (len(audio) - 4096)
     assert abs(peak_hz - 440) < 30
@@ -383,3 +380,36 @@ def test_cli_int8_and_amp_on_cpu(checkpoints):
     code, _ = run_cli([*argv, "--cpu", "--int8", "--amp", "--max-decoder-steps", "5"])
     assert code == 0
     check_outputs(tmp / "q", ["audio_0", "audio_1"], [10, 5])
+
+
+def test_text_to_one_wav_without_silent_overwrite_and_dle_flags(checkpoints, capsys):
+    tmp = checkpoints
+    argv = ["--checkpoint", tmp / "t2.pt", "--waveglow", tmp / "wg.pt", "--text", "Hello.",
+            "-o", tmp / "hi.wav", "--cpu", "--wn-channels", "8", "--fp16"]  # fmt: skip
+    assert run_cli(argv)[0] == 0
+    rate, audio = wavfile.read(tmp / "hi.wav")
+    assert rate == 22050 and len(audio) == 12 * 256 and (tmp / "hi.png").is_file()
+    assert run_cli(argv)[0] == 1
+    assert "hi.wav exists; pass --force" in capsys.readouterr().err
+    assert run_cli([*argv[:-3], "--wn-channels", "256", "--force"])[0] == 1
+    assert "n_channels: given 256, checkpoint 8" in capsys.readouterr().err
+
+
+def test_outputs_are_checked_before_synthesis(checkpoints, capsys):
+    tmp = checkpoints
+    (tmp / "a_file").write_text("")
+    argv = ["--tacotron2", tmp / "t2.pt", "-i", tmp / "in.txt", "-o", tmp / "a_file" / "out", "--cpu"]
+    assert run_cli(argv)[0] == 1
+    assert "a_file is a file, not a folder" in capsys.readouterr().err
+    assert run_cli([*argv[:5], tmp / "o", "--cpu", "--max-decoder-steps", "0"])[0] == 1
+    assert "--max-decoder-steps must be at least 1" in capsys.readouterr().err
+
+
+def test_nan_models_are_refused_naming_the_tensor(checkpoints, capsys):
+    tmp = checkpoints
+    broken = torch.load(tmp / "t2.pt", weights_only=True)
+    broken["state_dict"]["decoder.attention_rnn.weight_hh"][0, 0] = float("nan")
+    torch.save(broken, tmp / "nan.pt")
+    assert run_cli(["--tacotron2", tmp / "nan.pt", "--text", "Hi.", "-o", tmp / "x.wav", "--cpu"])[0] == 1
+    assert "'decoder.attention_rnn.weight_hh' has 1 non-finite value" in capsys.readouterr().err
+    assert not (tmp / "x.wav").exists()

@@ -458,3 +458,25 @@ def test_batchnorm_weights_uniform_as_dle_unless_disabled():
     assert all(torch.all(m.weight == 1) for m in default_batchnorms)
     args = train.parse_args(COMMON + ["--disable-uniform-initialize-bn-weight"])
     assert args.disable_uniform_initialize_bn_weight
+
+
+def test_converter_never_destroys_a_training_checkpoint(corpus, tmp_path, capsys):
+    from tacotron2_waveglow_ngc import convert_checkpoint
+
+    output = tmp_path / "out"
+    assert run(corpus, output, "Tacotron2", "--max-steps", "1") == 0
+    last, first = output / "checkpoint_Tacotron2_last.pt", output / "checkpoint_Tacotron2_0.pt"
+    before = first.read_bytes()
+    for target in (first, last):  # the input itself, and the link pointing at it
+        assert convert_checkpoint.main([str(last), str(target), "-m", "Tacotron2"]) == 1
+        message = capsys.readouterr().err
+        assert "is the input" in message or "is a link" in message
+    assert convert_checkpoint.main([str(first), str(last), "-m", "Tacotron2", "--force"]) == 1
+    assert "is a link" in capsys.readouterr().err
+    assert first.read_bytes() == before and last.resolve() == first
+    plain = tmp_path / "plain.pt"
+    assert convert_checkpoint.main([str(last), str(plain), "-m", "Tacotron2"]) == 0
+    assert convert_checkpoint.main([str(last), str(plain), "-m", "Tacotron2"]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert set(torch.load(plain, weights_only=True)) == {"state_dict", "config"}
+    assert run(corpus, output, "Tacotron2", "--max-steps", "2", "--resume") == 0  # training state intact
