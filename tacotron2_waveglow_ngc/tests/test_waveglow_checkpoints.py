@@ -158,7 +158,9 @@ def legacy_file_with_pickle(path: Path, main_pickle: bytes) -> None:
         pickle.dump([], stream, protocol=2)  # no storages
 
 
-@pytest.mark.parametrize("target", ["torch.nn.modules.conv\nConv1d", "torch.nn.utils.weight_norm\nWeightNorm"])
+@pytest.mark.parametrize(
+    "target", ["torch.nn.modules.conv\nConv1d", "torch.nn.utils.weight_norm\nWeightNorm"]
+)
 def test_legacy_pickle_cannot_set_attributes_on_an_allowed_class(tmp_path, target):
     """BUILD with a (None, {name: value}) state would setattr on the class itself, for the whole process."""
     path = tmp_path / "build.pt"
