@@ -41,8 +41,10 @@ STAND_IN_CLASSES = {
 
 
 def _legacy_thnn_backend():
-    """Stand-in for `torch.nn.backends.thnn._get_thnn_function_backend`: modules pickled by PyTorch <= 1.0
-    name it as their `_backend`; the stand-in returns nothing and nothing calls it."""
+    """Stand-in for `torch.nn.backends.thnn._get_thnn_function_backend`. Modules pickled by PyTorch < 1.2
+    held a `_backend` attribute whose class, `THNNFunctionBackend`, pickles as a call of that function
+    (its `__reduce__`, in PyTorch 0.x's `torch/nn/backends/thnn.py`); later PyTorch keeps the function,
+    returning None, for such files. So does this stand-in."""
     return None
 
 
