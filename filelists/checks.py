@@ -139,11 +139,14 @@ class DataCheckError(ValueError):
         super().__init__("\n".join(lines))
 
 
-def require_clean(report: Report, max_listed: int = MAX_LISTED, stream: TextIO | None = sys.stderr) -> None:
-    """Raise DataCheckError when `report` has errors; write its warnings (at most `max_listed`) to
-    `stream` (None: stay silent)."""
+def require_clean(
+    report: Report, max_listed: int = MAX_LISTED, quiet: bool = False, stream: TextIO | None = None
+) -> None:
+    """Raise DataCheckError when `report` has errors. Its warnings (at most `max_listed`) are written to
+    `stream` (default: sys.stderr at call time) unless `quiet`."""
     warnings = report.warnings
-    if warnings and stream is not None:
+    if warnings and not quiet:
+        stream = sys.stderr if stream is None else stream
         print(f"{len(warnings)} warning(s) about the training data:", file=stream)
         print("\n".join(_listing(warnings, max_listed)), file=stream)
     if report.errors:

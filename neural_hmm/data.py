@@ -96,7 +96,7 @@ class TextMelDataset(Dataset):
                 report = check_data(
                     [filelist], hparams, dataset_path, read_samples=False, min_samples=shortest
                 )
-                require_clean(report, stream=None)
+                require_clean(report, quiet=True)
             except DataCheckError as error:
                 raise DataError(str(error)) from None
         self.stft = TacotronSTFT(

@@ -72,7 +72,7 @@ def _stft_limit(filter_length: int) -> int:
 
 def _require_clean(report: Report) -> None:
     try:
-        require_clean(report, stream=None)
+        require_clean(report, quiet=True)
     except DataCheckError as error:
         raise DataError(str(error)) from None
 

@@ -144,7 +144,7 @@ def test_threads_do_not_change_the_report(corpus):
     assert one == three
 
 
-def test_require_clean_lists_every_bad_line_capped(tmp_path):
+def test_require_clean_lists_every_bad_line_capped(tmp_path, capsys):
     soundfile.write(tmp_path / "ok.wav", speech_like(), RATE, subtype="PCM_16")
     lines = [f"missing{index}.wav|Missing." for index in range(60)] + ["ok.wav|你好"]
     (tmp_path / "l.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -159,7 +159,10 @@ def test_require_clean_lists_every_bad_line_capped(tmp_path):
     assert isinstance(error.value, ValueError) and error.value.report is report
     assert "warning: non-ASCII characters" in stream.getvalue()
     clean = check_training_data([tmp_path / "l.txt"], front_end="tacotron2", check_audio=False)
-    require_clean(clean, stream=None)  # warnings alone do not stop training
+    require_clean(clean)  # warnings alone do not stop training; they go to stderr
+    assert "1 warning(s) about the training data:" in capsys.readouterr().err
+    require_clean(clean, quiet=True)
+    assert capsys.readouterr().err == ""
 
 
 def test_check_audio_file_alone_and_bad_settings(tmp_path):

@@ -94,7 +94,7 @@ def test_check_data_sees_silence_and_a_clip_too_short_for_its_states(tmp_path, h
         (2, "8 mel frames (0.09 s) are too few for the text"),
     ]
     with pytest.raises(ValueError, match="the training data has 2 problem"):
-        require_clean(report, stream=None)
+        require_clean(report, quiet=True)
     assert check_data([tmp_path / "list.txt"], hparams, read_samples=False).errors[0].line_number == 2
 
 

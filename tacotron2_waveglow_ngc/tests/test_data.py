@@ -92,7 +92,7 @@ def test_check_data_is_what_training_runs_first(tmp_path):
         (2, "800 samples (36 ms),"),  # shorter than one window, though the STFT could pad it
     ]
     with pytest.raises(ValueError, match="the training data has 2 problem"):
-        require_clean(report, stream=None)
+        require_clean(report, quiet=True)
     AudioSegmentDataset(tmp_path / "list.txt", tmp_path, 4000, n_mel_channels=N_MEL)  # headers are fine
 
 
