@@ -365,6 +365,9 @@ def epoch_loader(
 # Output paths: checked before the work starts; written atomically; never replacing what must be kept
 
 TEMPORARY_SUFFIX = ".partial"
+# How a checkpoint file starts: a zip archive (PyTorch >= 1.6), or PyTorch's legacy format, whose first
+# pickle is the magic number 0x1950A86A20F9469CFC6C (protocol 2).
+LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 
 
 def check_output_dir(path: str | Path, flag: str = "output folder") -> Path:
@@ -530,6 +533,19 @@ def load_weights_only(
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as stream:
+            start = stream.read(len(LEGACY_TORCH_MAGIC))
+        if start.startswith(b"PK\x03\x04"):
+            raise CheckpointError(
+                f"{path}: truncated or not a PyTorch checkpoint ({size} bytes; a zip archive "
+                "without its end: an interrupted copy or download?)"
+            )
+        if start != LEGACY_TORCH_MAGIC:
+            raise CheckpointError(
+                f"{path}: not a PyTorch checkpoint ({size} bytes; neither a zip archive nor "
+                "PyTorch's legacy format)"
+            )
     try:
         if zipfile.is_zipfile(path):
             with torch.serialization.safe_globals(list(safe_globals)):
@@ -606,8 +622,11 @@ def provenance() -> dict:
         found = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
         if found.returncode == 0:
             commit = found.stdout.strip()
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True)  # fmt: skip
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+            )
             if dirty.stdout.strip():
                 commit += " (with uncommitted changes)"
     return {

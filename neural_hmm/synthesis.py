@@ -45,12 +45,11 @@ if __package__ in (None, ""):
 from filelists.audio import AudioError, write_wav
 from filelists.parse import FilelistError
 from filelists.text_input import FORMS, SynthesisItem, read_synthesis_input
-from shared_text.front_ends import EmptyTextError
+from shared_text.front_ends import EmptyTextError, front_end
 from shared_text.sequence import UnknownSymbolError
 from shared_text.split import DEFAULT_MAX_CHARS, split_text
 
 from .checkpoints import load_neural_hmm
-from .data import text_to_ids
 from .hparams import HParams
 from .infra import (
     HelpFormatter,
@@ -81,6 +80,9 @@ class Utterance(NamedTuple):
 
 def encode(items: list[SynthesisItem], hparams: HParams, max_chars: int) -> list[Utterance]:
     """Every utterance split and encoded with the model's front end, before anything is synthesised."""
+    # The strict form of the front end: a text with nothing speakable left (an emoji, a lone quote) is an
+    # error, where the original would synthesise from a lone space.
+    speak = front_end("neural_hmm", cleaners=list(hparams.text_cleaners), phonetise=hparams.phonetise)
     utterances = []
     for item in items:
         pieces = split_text(item.text, max_chars)
@@ -89,7 +91,7 @@ def encode(items: list[SynthesisItem], hparams: HParams, max_chars: int) -> list
             raise SynthesisError(f"{utterance.where}: nothing to synthesise")
         for piece in pieces:
             try:
-                encoded = text_to_ids(piece, hparams.text_cleaners, hparams.phonetise)
+                encoded = torch.tensor(speak(piece), dtype=torch.long)
             except UnknownSymbolError as error:
                 raise SynthesisError(
                     f"{utterance.where}: character {error.symbol!r} is not in the Neural-HMM symbol table "

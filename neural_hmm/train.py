@@ -45,8 +45,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "neural_hmm"
 
-from filelists.parse import FilelistError, read_filelist
-from shared_text.sequence import UnknownSymbolError
+from filelists.audio import AudioError
+from filelists.checks import DataCheckError, require_clean
+from filelists.parse import FilelistError
 
 from .arguments import hparams_from_args, parse_args
 from .checkpoints import (
@@ -59,7 +60,7 @@ from .checkpoints import (
     training_checkpoint,
     training_checkpoint_path,
 )
-from .data import TextMelDataset, collate_text_mel, text_to_ids
+from .data import DataError, TextMelDataset, check_data, collate_text_mel
 from .data_properties import apply_data_parameters, data_parameters_for_filelist
 from .hparams import HParams
 from .infra import (
@@ -138,25 +139,16 @@ def run_folder(hparams: HParams) -> Path:
 
 
 def check_filelists(hparams: HParams, dataset_path: str | None) -> None:
-    """Every line of both filelists, before any training: a missing WAV or a character outside the symbol
-    table is a UserError naming `file:line` (the sampling rate is checked when the audio is read)."""
+    """Every line of both filelists, before any training, by the checks `python -m filelists.validate
+    --model neural_hmm` runs (audio readable, complete, at the rate, not silent, long enough for the text's
+    states; text speakable through this front end): one DataCheckError listing every bad line."""
     for filelist in (hparams.training_files, hparams.validation_files):
         if not Path(filelist).is_file() and filelist in (HParams.training_files, HParams.validation_files):
             raise UserError(
                 f"{filelist} (the hparams.py default, NVIDIA's LJ Speech list) not found: pass "
                 "--training-files and --validation-files (LJ Speech lists: python -m filelists.ljspeech)"
             )
-        for utterance in read_filelist(filelist, dataset_path):
-            where = f"{utterance.source}:{utterance.line_number}"
-            if not utterance.audio_path.is_file():
-                raise UserError(f"{where}: audio file {utterance.audio_path} not found")
-            try:
-                text_to_ids(utterance.text, hparams.text_cleaners, hparams.phonetise)
-            except UnknownSymbolError as error:
-                raise UserError(
-                    f"{where}: character {error.symbol!r} of {utterance.text!r} is not in the Neural-HMM "
-                    "symbol table"
-                ) from None
+    require_clean(check_data([hparams.training_files, hparams.validation_files], hparams, dataset_path))
 
 
 def with_data_statistics(
@@ -183,8 +175,9 @@ class Data(NamedTuple):
 
 
 def build_data(hparams: HParams, args: argparse.Namespace, ddp: Distributed) -> Data:
-    train_set = TextMelDataset(hparams.training_files, hparams, args.dataset_path)
-    val_set = TextMelDataset(hparams.validation_files, hparams, args.dataset_path)
+    # check_filelists has checked every line already.
+    train_set = TextMelDataset(hparams.training_files, hparams, args.dataset_path, check=False)
+    val_set = TextMelDataset(hparams.validation_files, hparams, args.dataset_path, check=False)
     sampler = DistributedSampler(
         train_set, ddp.world_size, ddp.rank, shuffle=True, seed=hparams.seed, drop_last=True
     )
@@ -409,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.print_config:
         return run_main(lambda: print(hparams_from_args(args)))
-    return run_main(lambda: train(args), errors=(FilelistError, ValueError))
+    return run_main(lambda: train(args), errors=(FilelistError, DataCheckError, DataError, AudioError))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from dataclasses import fields
 import torch
 
 from .config import Tacotron2Config, WaveGlowConfig
-from .data import AudioSegmentDataset, TextMelCollate, TextMelDataset
+from .data import AudioSegmentDataset, TextMelCollate, TextMelDataset, check_data
 from .losses import Tacotron2Loss, WaveGlowLoss
 from .plots import tacotron2_validation_images
 from .tacotron2_model import Tacotron2
@@ -60,6 +60,16 @@ class Tacotron2Recipe:
             dataset(args.training_files),
             dataset(args.validation_files),
             TextMelCollate(args.n_frames_per_step),
+        )
+
+    def check_data(self, args: argparse.Namespace):
+        """Every line of both lists, by the checks of `filelists.validate --model tacotron2` (mels from
+        disk: their files are checked when the datasets are built)."""
+        lists = [args.training_files, args.validation_files]
+        if args.load_mel_from_disk:
+            return None
+        return check_data(
+            lists, args.dataset_path, args.text_cleaners, args.sampling_rate, args.filter_length
         )
 
     def set_epoch(self, dataset, epoch: int) -> None:
@@ -115,6 +125,11 @@ class WaveGlowRecipe:
             )
 
         return segments(args.training_files), segments(args.validation_files), None
+
+    def check_data(self, args: argparse.Namespace):
+        """Every clip of both lists (the text is not used): readable, complete, at the rate, not silent."""
+        lists = [args.training_files, args.validation_files]
+        return check_data(lists, args.dataset_path, None, args.sampling_rate, args.filter_length)
 
     def set_epoch(self, dataset: AudioSegmentDataset, epoch: int) -> None:
         dataset.set_epoch(epoch)  # crops are drawn from (seed, epoch, item)

@@ -47,6 +47,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "tacotron2_waveglow_ngc"
 
+from filelists.audio import AudioError
+from filelists.checks import DataCheckError, require_clean
 from filelists.parse import FilelistError
 
 from .arguments import parse_args
@@ -308,6 +310,9 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         parameters = {**vars(args), "model_name": f"{args.model_name}_PyT", "world_size": ddp.world_size}
         log.record("PARAMETER", parameters, kind="METADATA")
 
+        report = recipe.check_data(args)  # every bad line of both lists at once, before anything trains
+        if report is not None:
+            require_clean(report)
         trainer, checkpoint, position = build_trainer(recipe, config, args, ddp)
         data = build_data(recipe, args, ddp)
         if checkpoint is not None:  # last: building the model and loaders above drew from the RNG
@@ -377,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.print_config:
         return run_main(lambda: print(RECIPES[args.model_name].config(args)))
-    return run_main(lambda: train(args), errors=(FilelistError, DataError))
+    return run_main(lambda: train(args), errors=(FilelistError, DataCheckError, DataError, AudioError))
 
 
 if __name__ == "__main__":

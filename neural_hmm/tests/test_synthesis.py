@@ -131,6 +131,10 @@ def test_errors_are_clear(checkpoint, tmp_path, capsys):
     assert run(checkpoint, tmp_path / "unknown.txt", tmp_path / "out") == 1
     assert "unknown.txt:2: character '^'" in capsys.readouterr().err
 
+    (tmp_path / "emoji.txt").write_text("Fine.\n\U0001f600\n")
+    assert run(checkpoint, tmp_path / "emoji.txt", tmp_path / "out") == 1
+    assert "emoji.txt:2: " in capsys.readouterr().err
+
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9.\n".encode("latin-1"))
     assert run(checkpoint, tmp_path / "latin1.txt", tmp_path / "out") == 1
     assert "latin1.txt" in capsys.readouterr().err

@@ -127,7 +127,7 @@ def test_data_statistics_of_another_corpus_are_refused(corpus, tmp_path, capsys)
     assert run(corpus, tmp_path / "a", "--max-steps", "1") == 0
     statistics = tmp_path / "a" / "TestRun" / "data_parameters.pt"
     code = run(corpus, tmp_path / "b", "--max-steps", "1", "--data-parameters", str(statistics),
-               train_list="filelist.txt")  # fmt: skip
+               train_list="filelist.txt", val_list="filelist.txt")  # fmt: skip
     assert code == 1
     message = capsys.readouterr().err
     assert f"was computed from {corpus / 'four.txt'}, with another training filelist" in message
@@ -228,25 +228,38 @@ def test_nonfinite_loss_is_skipped_then_stops(corpus, tmp_path, monkeypatch, cap
     assert not list((tmp_path / "always" / "TestRun").glob("checkpoint_*.ckpt"))
 
 
-def test_bad_inputs_give_clear_errors(corpus, tmp_path, capsys):
-    lines = (corpus / "four.txt").read_text().splitlines()
-    (tmp_path / "missing.txt").write_text(f"{corpus}/wavs/nope.wav|dot\n")
-    assert run(corpus, tmp_path, train_list=str(tmp_path / "missing.txt")) == 1
-    assert "missing.txt:1: audio file" in capsys.readouterr().err
-
-    first, second = (f"{corpus}/{line}" for line in lines[:2])
-    (tmp_path / "unknown.txt").write_text(first + "\n" + second.split("|")[0] + "|dot ^ net\n")
-    assert run(corpus, tmp_path, train_list=str(tmp_path / "unknown.txt")) == 1
-    assert "unknown.txt:2: character '^'" in capsys.readouterr().err
-
+def test_every_bad_line_is_reported_before_training(corpus, tmp_path, capsys):
+    """One run names every problem of both lists at once, by the checks filelists.validate runs."""
+    good = (corpus / "four.txt").read_text().splitlines()[0].split("|")[0]
     soundfile.write(tmp_path / "16k.wav", np.zeros(4000, dtype=np.float32), 16000, subtype="PCM_16")
-    (tmp_path / "rate.txt").write_text(f"{tmp_path}/16k.wav|dot\n")
-    assert run(corpus, tmp_path, train_list=str(tmp_path / "rate.txt")) == 1
-    assert "sampling rate 16000 Hz, expected 22050 Hz" in capsys.readouterr().err
+    soundfile.write(tmp_path / "silent.wav", np.zeros(22050, dtype=np.float32), 22050, subtype="PCM_16")
+    (tmp_path / "bad.txt").write_text(
+        f"{corpus}/wavs/nope.wav|dot\n"
+        f"{corpus}/{good}|dot ^ net\n"
+        f"{tmp_path}/16k.wav|dot\n"
+        f"{tmp_path}/silent.wav|dot\n"
+        f"{corpus}/{good}|\U0001f600\n"
+        f"{corpus}/{good}|$3.50\n"
+    )
+    assert run(corpus, tmp_path / "out", train_list=str(tmp_path / "bad.txt")) == 1
+    message = capsys.readouterr().err
+    listed = tmp_path / "bad.txt"
+    expected = [(1, "audio file not found"), (2, "'^'"), (3, "sampling rate 16000 Hz"), (4, "silent"),
+                (5, "nothing to speak"), (6, "'$'")]  # fmt: skip
+    for line, problem in expected:
+        assert f"{listed}:{line}: " in message and problem in message, (line, problem, message)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.ckpt"))
 
+
+def test_broken_checkpoints_give_one_line_errors(corpus, tmp_path, capsys):
     (tmp_path / "truncated.ckpt").write_bytes(b"PK\x03\x04 not a whole file")
     assert run(corpus, tmp_path, "-c", str(tmp_path / "truncated.ckpt")) == 1
     assert "truncated.ckpt: truncated or not a PyTorch checkpoint" in capsys.readouterr().err
+    (tmp_path / "text.ckpt").write_text("not a checkpoint at all\n")
+    assert run(corpus, tmp_path, "-c", str(tmp_path / "text.ckpt")) == 1
+    assert "text.ckpt: not a PyTorch checkpoint" in capsys.readouterr().err
+    assert run(corpus, tmp_path, "-c", str(tmp_path)) == 1
+    assert f"{tmp_path} is a folder, not a checkpoint file" in capsys.readouterr().err
 
 
 def test_runs_as_a_file():

@@ -42,12 +42,13 @@ def corpus(tmp_path_factory) -> Path:
     (the first utterance 12 times: every batch of a run on it is the same batch)."""
     root = tmp_path_factory.mktemp("corpus")
     synthetic = make_synthetic_corpus(
-        n_utterances=8, seed=0, min_frames=1, max_frames=3, n_words=(1, 2), word_length=(2, 3)
+        n_utterances=8, seed=0, min_frames=2, max_frames=3, n_words=(1, 2), word_length=(2, 3)
     )
     write_synthetic_corpus(root, synthetic)
     lines = (root / "filelist.txt").read_text().splitlines(keepends=True)
     (root / "four.txt").write_text("".join(lines[:4]))
     (root / "one.txt").write_text(lines[0])
+    (root / "last_four.txt").write_text("".join(lines[4:]))  # no clip of four.txt: a disjoint validation list
     (root / "one_repeated.txt").write_text(lines[0] * 12)
     return root
 
@@ -212,7 +213,10 @@ def test_learning_rate_annealing_matches_dle():
 def test_tacotron2_overfits_one_batch_and_logs(corpus, tmp_path):
     output = tmp_path / "out"
     options = ["-lr", "3e-2", "--epochs", "2", "--epochs-per-checkpoint", "5"]
-    assert run(corpus, output, "Tacotron2", *options, train_list="one_repeated.txt", val_list="one.txt") == 0
+    assert (
+        run(corpus, output, "Tacotron2", *options, train_list="one_repeated.txt", val_list="one_repeated.txt")
+        == 0
+    )
     log = read_log(output)
     losses = [record["train_loss"] for record in iteration_records(log)]
     assert len(losses) == 12 and losses[-1] < 0.3 * losses[0], losses
@@ -233,7 +237,10 @@ def test_tacotron2_overfits_one_batch_and_logs(corpus, tmp_path):
 def test_waveglow_loss_falls(corpus, tmp_path):
     output = tmp_path / "out"
     options = ["-lr", "3e-3", "--epochs", "2"]
-    assert run(corpus, output, "WaveGlow", *options, train_list="one_repeated.txt", val_list="one.txt") == 0
+    assert (
+        run(corpus, output, "WaveGlow", *options, train_list="one_repeated.txt", val_list="one_repeated.txt")
+        == 0
+    )
     losses = [record["train_loss"] for record in iteration_records(read_log(output))]
     assert len(losses) == 12 and np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.5, losses
     assert (output / "checkpoint_WaveGlow_last.pt").exists()
@@ -403,9 +410,9 @@ def test_two_process_gloo_run_keeps_ranks_identical(corpus, tmp_path):
         "--num-workers",
         "0",
         "--training-files",
-        str(corpus / "filelist.txt"),
-        "--validation-files",
         str(corpus / "four.txt"),
+        "--validation-files",
+        str(corpus / "last_four.txt"),
         "--seed",
         "1",
         "--epochs",
