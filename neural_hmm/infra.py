@@ -54,8 +54,9 @@ class TrainingStopped(UserError):
 # Command line
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """--help shows each flag's default, except where there is none (or the help text already says it)."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows the description as written and each flag's default, except where there is none (or
+    the help text already says it)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default in (None, False, "") or "[" in (action.help or ""):

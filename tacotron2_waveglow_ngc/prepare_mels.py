@@ -23,7 +23,6 @@ settings, and mels made with other settings are refused instead of silently mixe
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -36,10 +35,12 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "tacotron2_waveglow_ngc"
 
+from filelists.audio import AudioError
 from filelists.parse import FilelistError, Utterance, read_filelist
 
 from .audio import TacotronSTFT
 from .data import DataError, load_wav
+from .infra import HelpFormatter, atomic_write, check_output_dir, run_main, save_atomic
 
 SETTINGS_FILE = "mel_settings.json"
 AUDIO_SETTINGS = (
@@ -48,17 +49,8 @@ AUDIO_SETTINGS = (
 )  # fmt: skip
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, and each option's default unless it is 'not given' (None, False)."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter, allow_abbrev=False)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter, allow_abbrev=False)
     parser.add_argument(
         "-d", "--dataset-path", default="./", help="root of the relative paths in the filelists"
     )
@@ -103,16 +95,6 @@ def list_entry(mel_path: Path, dataset_path: Path) -> str:
         return str(mel_path.resolve())
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call write(temporary path), then move the result onto `path` in one step."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def check_settings(mel_dir: Path, settings: dict, force: bool) -> None:
     """Refuse a mel folder made with other audio settings (unless --force, which rewrites it)."""
     recorded_file = mel_dir / SETTINGS_FILE
@@ -137,6 +119,10 @@ def prepare_mels(args: argparse.Namespace) -> list[Path]:
     dataset_path = Path(args.dataset_path)
     mel_dir = Path(args.mel_dir) if Path(args.mel_dir).is_absolute() else dataset_path / args.mel_dir
     settings = {key: getattr(args, key) for key in AUDIO_SETTINGS}
+    # Every place written to is checked before the first mel is computed.
+    check_output_dir(mel_dir, "--mel-dir")
+    for name in args.filelists:
+        check_output_dir(Path(args.output_dir) if args.output_dir else Path(name).parent, "--output-dir")
     lists = {Path(name): read_filelist(name, dataset_path) for name in args.filelists}
 
     # One mel per WAV stem: two different WAVs with the same stem would overwrite each other's mel.
@@ -152,8 +138,9 @@ def prepare_mels(args: argparse.Namespace) -> list[Path]:
                     f"{mel_path}"
                 )
     check_settings(mel_dir, settings, args.force)
-    mel_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(mel_dir / SETTINGS_FILE, lambda path: path.write_text(json.dumps(settings, indent=1) + "\n"))
+    atomic_write(
+        mel_dir / SETTINGS_FILE, lambda stream: stream.write((json.dumps(settings, indent=1) + "\n").encode())
+    )
 
     stft = TacotronSTFT(
         args.filter_length, args.hop_length, args.win_length, args.n_mel_channels, args.sampling_rate,
@@ -165,13 +152,12 @@ def prepare_mels(args: argparse.Namespace) -> list[Path]:
         for mel_path, utterance in tqdm(todo, desc="mels", unit="wav", dynamic_ncols=True):
             audio = load_wav(utterance, args.sampling_rate, args.max_wav_value)
             mel = stft.mel_spectrogram(audio.unsqueeze(0)).squeeze(0)
-            atomic_write(mel_path, lambda path, mel=mel: torch.save(mel, path))
+            save_atomic(mel, mel_path)
     print(f"{len(todo)} mels written, {kept} already there (--force recomputes them), in {mel_dir}")
 
     written = []
     for audio_list, utterances in lists.items():
         output_dir = Path(args.output_dir) if args.output_dir else audio_list.parent
-        output_dir.mkdir(parents=True, exist_ok=True)
         mel_list = output_dir / mel_list_name(audio_list)
         if mel_list.resolve() == audio_list.resolve():
             raise DataError(f"{audio_list}: its mel list would overwrite it; pass --output-dir")
@@ -181,7 +167,7 @@ def prepare_mels(args: argparse.Namespace) -> list[Path]:
             lines.append(
                 f"{list_entry(mel_path_for(utterance, mel_dir), dataset_path)}|{utterance.text}{speaker}\n"
             )
-        atomic_write(mel_list, lambda path, lines=lines: path.write_text("".join(lines), encoding="utf-8"))
+        atomic_write(mel_list, lambda stream, lines=lines: stream.write("".join(lines).encode("utf-8")))
         print(f"wrote {mel_list} ({len(lines)} lines)")
         written.append(mel_list)
     return written
@@ -189,12 +175,7 @@ def prepare_mels(args: argparse.Namespace) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        prepare_mels(args)
-    except (DataError, FilelistError) as error:
-        print(f"prepare_mels: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main(lambda: prepare_mels(args), errors=(DataError, FilelistError, AudioError))
 
 
 if __name__ == "__main__":

@@ -138,12 +138,12 @@ def test_two_wavs_with_one_stem_are_an_error_naming_both_lines(corpus, capsys):
 def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
     target = tmp_path / "mel.pt"
 
-    def write_then_fail(path):
-        path.write_bytes(b"half a mel")
+    def write_then_fail(stream):
+        stream.write(b"half a mel")
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        prepare_mels.atomic_write(target, write_then_fail)
+        prepare_mels.atomic_write(target, write_then_fail)  # infra's, which prepare_mels writes with
     assert list(tmp_path.iterdir()) == []
 
 
