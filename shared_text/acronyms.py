@@ -1,9 +1,10 @@
 """Flowtron's acronym rule: "NASA" -> "{N AE1 S AH0}", "AM" -> "{EY1} {EH1 M}".
 
 An acronym is two or more capitals ("NASA", optionally a plural "s") or dotted capitals ("U.S.").
-If the whole acronym, without dots, has exactly one CMUdict pronunciation, that pronunciation is used;
-otherwise each letter is spelled as ARPAbet in its own braces. There are no word boundaries in the
-pattern, so capitals inside user-typed ``{ARPAbet}`` are rewritten too (a quirk kept for parity).
+If the whole acronym, without dots, has exactly one pronunciation in Flowtron's CMUdict edition
+(`shared_text.cmudict`), that pronunciation is used; otherwise each letter is spelled as ARPAbet in
+its own braces. There are no word boundaries in the pattern, so capitals inside user-typed
+``{ARPAbet}`` are rewritten too (a quirk kept for parity).
 """
 
 import re
@@ -55,7 +56,7 @@ def spell_acronym(acronym: str) -> str:
 
 def _acronym_as_arpabet(match: re.Match) -> str:
     acronym = "".join(match.group(0).replace(".", "").split())
-    pronunciations = cmudict.lookup(acronym, keep_ambiguous=False)
+    pronunciations = cmudict.lookup(acronym, keep_ambiguous=False, edition="flowtron")
     if pronunciations is None:
         return spell_acronym(acronym)
     return "{" + pronunciations[0] + "}"

