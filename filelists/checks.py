@@ -381,7 +381,13 @@ def check_training_data(
     line_problems: dict[tuple[Path, int], list[Problem]] = {}
     first_seen: dict[Path, Utterance] = {}
     n_lines = 0
-    for filelist in map(Path, filelists):
+    # The same list given twice (a quick experiment validating on its training list) is checked once, so
+    # its lines are not reported as duplicates of themselves.
+    distinct: list[Path] = []
+    for name in map(Path, filelists):
+        if all(name.resolve() != other.resolve() for other in distinct):
+            distinct.append(name)
+    for filelist in distinct:
         layout_line: tuple[int, int] | None = None  # (field count, line) of the first parsed line
         try:
             lines = list(iter_lines(filelist))

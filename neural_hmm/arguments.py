@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     stopping.add_argument(
         "--max-nonfinite-steps", type=int, default=10, help="stop after this many non-finite steps in a row"
     )
+    stopping.add_argument(
+        "--alignment-patience", type=int, default=5,
+        help="warn when the state alignment's score has not improved for this many validations",
+    )  # fmt: skip
     parser.add_argument("--print-config", action="store_true", help="print the resolved hparams and exit")
     return parser
 
@@ -96,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.warm_start and not args.checkpoint_path:
         parser.error("-w/--warm_start needs -c/--checkpoint_path")
-    require_positive(parser, args, "max_steps", "max_nonfinite_steps")
+    require_positive(parser, args, "max_steps", "max_nonfinite_steps", "alignment_patience")
     try:
         parse_overrides(args.hparams)
     except UserError as error:

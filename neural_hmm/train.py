@@ -62,14 +62,17 @@ from .checkpoints import (
 )
 from .data import DataError, TextMelDataset, check_data, collate_text_mel
 from .data_properties import apply_data_parameters, data_parameters_for_filelist
+from .hmm import state_posteriors
 from .hparams import HParams
 from .infra import (
+    AlignmentWatch,
     Distributed,
     GuardedStep,
     Position,
     Precision,
     RunLog,
     UserError,
+    alignment_health,
     all_reduce_sum,
     barrier,
     cpu_workers,
@@ -251,20 +254,30 @@ def train_step(training_model, batch, guard: GuardedStep, precision: Precision, 
 
 
 @torch.no_grad()
-def validate(model, loader, ddp: Distributed, precision: Precision) -> float:
+def validate(model, loader, ddp: Distributed, precision: Precision) -> tuple[float, dict]:
     """Mean validation loss over all batches of all ranks (the original's `loss/val`), in eval mode (the
-    prenet dropout stays on, as hparams.prenet_dropout_while_eval says)."""
+    prenet dropout stays on, as hparams.prenet_dropout_while_eval says), and infra.alignment_health of the
+    state posteriors (sharpness, monotonicity, coverage, duration spread over the states)."""
     model.eval()
-    loss_sum, n_batches = 0.0, 0
+    loss_sum, n_batches, health = 0.0, 0, []
     for batch in loader:
         text, text_lengths, mels, mel_lengths = to_device(batch, ddp.device)
         with precision.autocast():
             output = model(text, text_lengths, mels, mel_lengths)
         loss_sum += float(neural_hmm_loss(output.log_probs))
         n_batches += 1
-    totals = all_reduce_sum(torch.tensor([loss_sum, n_batches], dtype=torch.float64, device=ddp.device), ddp)
+        hmm = output.hmm
+        posteriors = state_posteriors(
+            hmm.emission_log_probs, hmm.transition_logits, output.state_lengths, mel_lengths
+        )
+        health.append(alignment_health(posteriors, output.state_lengths, mel_lengths))
+    names = list(health[0]) if health else []
+    sums = [loss_sum, n_batches] + [sum(h[name] for h in health) for name in names]
+    totals = all_reduce_sum(torch.tensor(sums, dtype=torch.float64, device=ddp.device), ddp).tolist()
     model.train()
-    return float(totals[0] / max(float(totals[1]), 1.0))
+    return totals[0] / max(totals[1], 1.0), {
+        name: total / totals[1] for name, total in zip(names, totals[2:])
+    }
 
 
 def save(
@@ -296,11 +309,18 @@ def log_step(
     progress.set_postfix(loss=f"{loss:.3f}", grad_norm=f"{result.grad_norm:.1f}")
 
 
-def log_validation(log: RunLog, position: Position, val_loss: float) -> None:
-    log.record(position.iteration, {"epoch": position.epoch, "loss/val": val_loss})
-    log.scalars({"loss/val": val_loss}, position.iteration)
+def log_validation(log: RunLog, position: Position, val_loss: float, alignment: dict, watch) -> None:
+    values = {"loss/val": val_loss, **{f"alignment/{name}": value for name, value in alignment.items()}}
+    log.record(position.iteration, {"epoch": position.epoch, **values})
+    log.scalars(values, position.iteration)
+    warning = watch.update(alignment["score"]) if alignment else None
+    if warning:
+        log.record(position.iteration, {"alignment_warning": warning})
     if log.enabled:
-        tqdm.write(f"iteration {position.iteration}: validation loss {val_loss:.3f}", file=sys.stderr)
+        score = f", alignment score {alignment['score']:.3f}" if alignment else ""
+        tqdm.write(f"iteration {position.iteration}: validation loss {val_loss:.3f}{score}", file=sys.stderr)
+        if warning:
+            tqdm.write(f"warning: {warning}", file=sys.stderr)
 
 
 def log_images(
@@ -347,6 +367,7 @@ def train(args: argparse.Namespace) -> NeuralHMM:
             )
 
         saved_at, train_loss, val_loss, started = position.iteration, math.nan, math.nan, time.perf_counter()
+        watch = AlignmentWatch(args.alignment_patience)
         done = args.max_steps is not None and position.iteration >= args.max_steps
         while not done and position.epoch < hparams.max_epochs:
             batches = epoch_loader(
@@ -374,8 +395,8 @@ def train(args: argparse.Namespace) -> NeuralHMM:
                 done = args.max_steps is not None and position.iteration >= args.max_steps
                 if position.iteration % hparams.val_check_interval == 0 or done:
                     with rng_untouched(ddp.device):  # the prenet dropout stays on while validating
-                        val_loss = validate(training_model, data.val_loader, ddp, precision)
-                    log_validation(log, position, val_loss)
+                        val_loss, alignment = validate(training_model, data.val_loader, ddp, precision)
+                    log_validation(log, position, val_loss, alignment, watch)
                 if position.iteration % hparams.save_model_checkpoint == 0 or done:
                     with rng_untouched(ddp.device):
                         log_images(log, model, data.val_set, ddp.device, position.iteration)

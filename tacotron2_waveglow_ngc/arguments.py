@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep PyTorch's BatchNorm weight init (ones) instead of DLE's U[0,1)",
     )
     training.add_argument(
+        "--alignment-patience", type=int, default=5,
+        help="warn when the attention's alignment score has not improved for this many validations",
+    )  # fmt: skip
+    training.add_argument(
         "--max-nonfinite-steps", type=int, default=10, help="stop after this many non-finite steps in a row"
     )
 
@@ -131,7 +135,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     require_positive(
-        parser, args, "epochs", "batch_size", "epochs_per_checkpoint", "max_nonfinite_steps", "max_steps"
+        parser,
+        args,
+        "epochs",
+        "batch_size",
+        "epochs_per_checkpoint",
+        "alignment_patience",
+        "max_nonfinite_steps",
+        "max_steps",
     )
     if args.learning_rate <= 0 or not math.isfinite(args.learning_rate):
         parser.error(f"--learning-rate must be a positive number, got {args.learning_rate}")

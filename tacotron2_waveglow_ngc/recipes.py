@@ -13,6 +13,7 @@ import torch
 
 from .config import Tacotron2Config, WaveGlowConfig
 from .data import AudioSegmentDataset, TextMelCollate, TextMelDataset, check_data
+from .infra import alignment_health
 from .losses import Tacotron2Loss, WaveGlowLoss
 from .plots import tacotron2_validation_images
 from .tacotron2_model import Tacotron2
@@ -87,6 +88,10 @@ class Tacotron2Recipe:
     def validation_images(self, batch, outputs) -> dict:
         return tacotron2_validation_images(batch, outputs)
 
+    def alignment_health(self, batch, outputs) -> dict:
+        """infra.alignment_health of the teacher-forced attention (decoder step x encoder step)."""
+        return alignment_health(outputs.alignments, batch.input_lengths, batch.output_lengths)
+
 
 class WaveGlowRecipe:
     """Mel -> audio flow on random segments; items are audio samples. DLE does not clip WaveGlow's
@@ -141,6 +146,9 @@ class WaveGlowRecipe:
 
     def validation_images(self, batch, outputs) -> dict:
         return {}
+
+    def alignment_health(self, batch, outputs) -> dict:
+        return {}  # no attention
 
 
 RECIPES = {recipe.name: recipe for recipe in (Tacotron2Recipe(), WaveGlowRecipe())}

@@ -61,6 +61,7 @@ from .checkpoints import (
 )
 from .data import DataError
 from .infra import (
+    AlignmentWatch,
     CheckpointError,
     Distributed,
     GuardedStep,
@@ -169,12 +170,18 @@ def train_step(recipe, trainer, batch, ddp: Distributed):
     return reduced, n_items, trainer.guard.step(losses["loss"], reduced["loss"])
 
 
+class Validation(NamedTuple):
+    loss: float  # mean over all batches of all ranks
+    items_per_sec: float
+    images: dict  # of the first batch (rank 0)
+    alignment: dict  # infra.alignment_health over every validation utterance ({} for WaveGlow)
+
+
 @torch.no_grad()
-def validate(recipe, trainer, loader, ddp: Distributed):
-    """Mean validation loss over all batches of all ranks, items/s, and the images of the first batch."""
+def validate(recipe, trainer, loader, ddp: Distributed) -> Validation:
     model, criterion, precision = trainer.model, trainer.criterion, trainer.precision
     model.eval()
-    loss_sum, n_batches, n_items, images = 0.0, 0, 0, {}
+    loss_sum, n_batches, n_items, images, health = 0.0, 0, 0, {}, []
     started = time.perf_counter()
     for batch in loader:
         with precision.autocast():
@@ -183,14 +190,16 @@ def validate(recipe, trainer, loader, ddp: Distributed):
         n_batches, n_items = n_batches + 1, n_items + items
         if n_batches == 1 and ddp.is_main:
             images = recipe.validation_images(batch, outputs)
-    totals = all_reduce_sum(
-        torch.tensor([loss_sum, n_batches, n_items], dtype=torch.float64, device=ddp.device), ddp
-    )
+        measured = recipe.alignment_health(batch, outputs)
+        if measured:
+            health.append(measured)
+    names = list(health[0]) if health else []
+    sums = [loss_sum, n_batches, n_items] + [sum(h[name] for h in health) for name in names]
+    totals = all_reduce_sum(torch.tensor(sums, dtype=torch.float64, device=ddp.device), ddp).tolist()
     model.train()
-    return (
-        float(totals[0] / max(float(totals[1]), 1.0)),
-        float(totals[2]) / (time.perf_counter() - started),
-        images,
+    alignment = {name: total / totals[1] for name, total in zip(names, totals[3:])}
+    return Validation(
+        totals[0] / max(totals[1], 1.0), totals[2] / (time.perf_counter() - started), images, alignment
     )
 
 
@@ -223,25 +232,32 @@ def log_step(
     progress.set_postfix(loss=f"{losses['loss']:.4f}", grad_norm=f"{result.grad_norm:.3f}")
 
 
-def log_epoch(
-    log: RunLog, position: Position, train_loss, items, seconds, val_loss, val_rate, images
-) -> None:
+def log_epoch(log: RunLog, position: Position, train_loss, items, seconds, val: Validation, watch) -> None:
+    alignment = {f"alignment_{name}": value for name, value in val.alignment.items()}
     log.record(
         [position.epoch],
         {
             "train_loss": train_loss,
             "train_epoch_items/sec": items / seconds,
             "train_epoch_time": seconds,
-            "val_loss": val_loss,
-            "val_items/sec": val_rate,
+            "val_loss": val.loss,
+            "val_items/sec": val.items_per_sec,
+            **alignment,
         },
     )
-    log.scalars({"validation/loss": val_loss}, position.iteration)
-    for tag, image in images.items():
+    log.scalars({"validation/loss": val.loss}, position.iteration)
+    log.scalars({f"alignment/{name}": value for name, value in val.alignment.items()}, position.iteration)
+    for tag, image in val.images.items():
         log.image(tag, image, position.iteration)
+    warning = watch.update(val.alignment["score"]) if val.alignment else None
+    if warning:
+        log.record([position.epoch], {"alignment_warning": warning})
     if log.enabled:
-        summary = f"train loss {train_loss:.5f}, val loss {val_loss:.5f}, {seconds:.1f} s"
+        health = f", alignment score {val.alignment['score']:.3f}" if val.alignment else ""
+        summary = f"train loss {train_loss:.5f}, val loss {val.loss:.5f}{health}, {seconds:.1f} s"
         tqdm.write(f"epoch {position.epoch}: {summary}", file=sys.stderr)
+        if warning:
+            tqdm.write(f"warning: {warning}", file=sys.stderr)
 
 
 class Trainer(NamedTuple):
@@ -319,6 +335,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
             restore_rng_states(checkpoint.get("rng_states_all", []), ddp)
 
         run_started, train_loss, val_loss, epoch_rates = time.perf_counter(), math.nan, math.nan, []
+        watch = AlignmentWatch(args.alignment_patience)
         done = args.max_steps is not None and position.iteration >= args.max_steps
         while not done and position.epoch < args.epochs:
             epoch, epoch_started, epoch_losses, epoch_items = position.epoch, time.perf_counter(), [], 0
@@ -359,10 +376,11 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
 
             epoch_time = time.perf_counter() - epoch_started
             with rng_untouched(ddp.device):  # the prenet's dropout stays on while validating
-                val_loss, val_rate, images = validate(recipe, trainer, data.val_loader, ddp)
+                validation = validate(recipe, trainer, data.val_loader, ddp)
+            val_loss = validation.loss
             train_loss = float(np.mean(epoch_losses)) if epoch_losses else math.nan
             epoch_rates.append(epoch_items / epoch_time)
-            log_epoch(log, position, train_loss, epoch_items, epoch_time, val_loss, val_rate, images)
+            log_epoch(log, position, train_loss, epoch_items, epoch_time, validation, watch)
             if epoch % args.epochs_per_checkpoint == 0 or epoch == args.epochs - 1 or done:
                 save(trainer, config, position, epoch_done, args, ddp)
             if epoch_done:

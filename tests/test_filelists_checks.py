@@ -196,3 +196,12 @@ def test_validate_command_runs_the_training_checks(corpus, capsys):
     with pytest.raises(SystemExit):
         main([str(corpus / "warn.txt"), "--model", "tacotron2", "--symbol-set", "neural_hmm"])
     assert "is not the tacotron2 model's" in capsys.readouterr().err
+
+
+def test_the_same_list_given_twice_is_checked_once(tmp_path):
+    from filelists.checks import check_training_data
+
+    soundfile.write(tmp_path / "a.wav", 0.5 * np.sin(np.arange(4096) / 5.0), 22050, subtype="PCM_16")
+    (tmp_path / "list.txt").write_text("a.wav|a dot.\n")
+    report = check_training_data([tmp_path / "list.txt", tmp_path / "list.txt"], front_end="tacotron2")
+    assert report.problems == []

@@ -96,7 +96,14 @@ def test_run_writes_checkpoints_logs_and_statistics(corpus, tmp_path):
     records = read_log(tmp_path)
     assert records[0]["step"] == "PROVENANCE" and records[0]["data"]["torch"] == torch.__version__
     assert "git_commit" in records[0]["data"]
-    assert any("loss/val" in r["data"] for r in records)
+    validation = [r["data"] for r in records if "loss/val" in r["data"] and isinstance(r["step"], int)]
+    assert validation and 0 <= validation[-1]["alignment/score"] <= 1  # the state posteriors' health
+    assert {
+        "alignment/focus",
+        "alignment/monotonic",
+        "alignment/coverage",
+        "alignment/duration_spread",
+    } <= set(validation[-1])
     assert len(train_losses(tmp_path)) == 3
     # Everything the run wrote is inside its folder.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["TestRun"]

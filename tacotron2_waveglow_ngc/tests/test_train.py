@@ -224,12 +224,19 @@ def test_tacotron2_overfits_one_batch_and_logs(corpus, tmp_path):
         assert {"train_loss", "train_iter_items/sec", "learning_rate", "grad_norm"} <= set(record)
     for record in epoch_records(log):
         assert {"train_epoch_items/sec", "train_loss", "val_loss", "train_epoch_time"} <= set(record)
+        assert 0 <= record["alignment_score"] <= 1 and "alignment_focus" in record
     assert log[0]["step"] == "PROVENANCE" and log[0]["data"]["torch"] == torch.__version__
     assert log[1]["step"] == "PARAMETER" and log[-1]["step"] == [] and "run_time" in log[-1]["data"]
     checkpoints = sorted(path.name for path in output.glob("checkpoint_*"))
     assert checkpoints == [f"checkpoint_Tacotron2_{name}.pt" for name in ("0", "1", "last")]
     tags = tensorboard_tags(output / "tensorboard")
-    assert {"train/loss", "train/grad_norm", "train/learning_rate", "validation/loss"} <= tags
+    assert {
+        "train/loss",
+        "train/grad_norm",
+        "train/learning_rate",
+        "validation/loss",
+        "alignment/score",
+    } <= tags
     images = {"validation/mel_target", "validation/mel_predicted", "validation/alignment", "validation/gate"}
     assert images <= tags
 
