@@ -48,9 +48,19 @@ def _stand_in(module: str, name: str) -> type:
 
 
 ORIGINAL_CLASSES = (
-    "Flowtron", "AR_Step", "AR_Back_Step", "Attention", "LinearNorm", "ConvNorm", "DenseLayer", "Encoder",
-    "MaskedInstanceNorm1d", "AttentionConditioningLayer", "MelEncoder", "GaussianMixture",
-)  # fmt: skip
+    "Flowtron",
+    "AR_Step",
+    "AR_Back_Step",
+    "Attention",
+    "LinearNorm",
+    "ConvNorm",
+    "DenseLayer",
+    "Encoder",
+    "MaskedInstanceNorm1d",
+    "AttentionConditioningLayer",
+    "MelEncoder",
+    "GaussianMixture",
+)
 TORCH_CLASSES = {
     "torch.nn.modules.sparse": ("Embedding",),
     "torch.nn.modules.container": ("ModuleList", "Sequential"),
@@ -189,15 +199,25 @@ def model_config_from_state_dict(state_dict: dict, base: ModelConfig | None = No
     except KeyError as error:
         raise CheckpointError(f"the weights lack {error}, which every Flowtron model has") from None
     values = dict(
-        n_speakers=n_speakers, n_speaker_dim=n_speaker_dim, n_text=n_text, n_text_dim=n_text_dim,
-        n_flows=n_flows, n_mel_channels=n_mel_channels, n_hidden=n_hidden, n_attn_channels=n_attn_channels,
-        n_lstm_layers=n_lstm_layers, use_gate_layer=any(".gate_layer." in key for key in state_dict),
+        n_speakers=n_speakers,
+        n_speaker_dim=n_speaker_dim,
+        n_text=n_text,
+        n_text_dim=n_text_dim,
+        n_flows=n_flows,
+        n_mel_channels=n_mel_channels,
+        n_hidden=n_hidden,
+        n_attn_channels=n_attn_channels,
+        n_lstm_layers=n_lstm_layers,
+        use_gate_layer=any(".gate_layer." in key for key in state_dict),
         use_cumm_attention=any(".attn_cond_layer." in key for key in state_dict),
-    )  # fmt: skip
+    )
     if "gaussian_mixture.prob_layer.linear_layer.weight" in state_dict:
         n_components, hidden = state_dict["gaussian_mixture.prob_layer.linear_layer.weight"].shape
-        values |= dict(n_components=n_components, mel_encoder_n_hidden=hidden,
-                       fixed_gaussian="gaussian_mixture.mean" in state_dict)  # fmt: skip
+        values |= dict(
+            n_components=n_components,
+            mel_encoder_n_hidden=hidden,
+            fixed_gaussian="gaussian_mixture.mean" in state_dict,
+        )
     else:
         values["n_components"] = 0
     return replace(base, **values)
@@ -244,13 +264,36 @@ def read_checkpoint(
     return LoadedCheckpoint(state_dict, config, source_format, checkpoint)
 
 
+def read_state_dict(source: str | Path | dict, map_location="cpu") -> OrderedDict:
+    """Just the weights of any checkpoint this module reads, or of another model's (a Tacotron 2
+    `{'state_dict'}` file for a warm start), without the `module.` prefix of DDP."""
+    where = str(source) if isinstance(source, (str, Path)) else "checkpoint"
+    checkpoint = read_checkpoint_file(source, map_location) if isinstance(source, (str, Path)) else source
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("model"), nn.Module):
+        state_dict = module_tensors(checkpoint["model"])
+    elif isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
+        state_dict = checkpoint["state_dict"]
+    elif isinstance(checkpoint, dict) and all(torch.is_tensor(v) for v in checkpoint.values()) and checkpoint:
+        state_dict = checkpoint
+    else:
+        raise CheckpointError(
+            f"{where}: no weights found (expected 'state_dict', a pickled 'model' or a state dict)"
+        )
+    state_dict = OrderedDict((key.removeprefix("module."), value) for key, value in state_dict.items())
+    check_finite(state_dict, where)
+    return state_dict
+
+
 def load_state_dict_checked(model: Flowtron, state_dict: dict, where: str = "checkpoint") -> None:
     """Strict load with an error listing missing, unexpected and mis-shaped tensors."""
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
-    shapes = [f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in state_dict and state_dict[k].shape != own[k].shape]  # fmt: skip
+    shapes = [
+        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict and state_dict[k].shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
         raise CheckpointError(
             f"{where} does not fit this Flowtron: missing {missing[:6]}, unexpected {unexpected[:6]}, "
