@@ -211,6 +211,9 @@ def parse_overrides(text: str) -> dict[str, Any]:
     return overrides
 
 
+SCALAR_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+
+
 def with_overrides(base: HParams, overrides: dict[str, Any]) -> HParams:
     """`base` with `overrides` applied; UserError for an unknown name or a value of the wrong type
     (`learning_rate=fast`, `batch_size=(2, 3)`)."""
@@ -218,12 +221,14 @@ def with_overrides(base: HParams, overrides: dict[str, Any]) -> HParams:
     unknown = sorted(set(overrides) - set(values))
     if unknown:
         raise UserError(f"--hparams: unknown names {unknown}; the names are HParams' (neural_hmm/hparams.py)")
+    # The declared type, not the default's: `data_dropout: float = 0` takes 0.5.
+    declared = {f.name: SCALAR_TYPES.get(str(f.type)) for f in dataclasses.fields(HParams)}
     for name, value in overrides.items():
-        expected = type(values[name])
+        expected = declared[name]
         if expected is float and type(value) is int:
             value = float(value)
-        scalar = isinstance(values[name], (bool, int, float, str))
-        if scalar and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
+        wrong = not isinstance(value, expected) if expected else False
+        if expected and (wrong or (expected is not bool and isinstance(value, bool))):
             raise UserError(
                 f"--hparams: {name}={value!r} is a {type(value).__name__}, expected a {expected.__name__}"
             )

@@ -75,6 +75,9 @@ def test_hparams_overrides_and_flags():
         train.hparams_from_args(train.parse_args(["--hparams", "batch_size=(2, 3)"]))
     with pytest.raises(UserError, match="learning_rate='fast' is a str, expected a float"):
         train.hparams_from_args(train.parse_args(["--hparams", "learning_rate=fast"]))
+    assert train.hparams_from_args(train.parse_args(["--hparams", "data_dropout=0.5"])).data_dropout == 0.5
+    with pytest.raises(UserError, match="train_go=1 is a int, expected a bool"):
+        train.hparams_from_args(train.parse_args(["--hparams", "train_go=1"]))
     with pytest.raises(UserError, match="unknown names"):
         train.hparams_from_args(train.parse_args(["--hparams", "batch_sise=3"]))
     with pytest.raises(SystemExit):
