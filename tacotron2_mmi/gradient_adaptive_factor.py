@@ -152,3 +152,22 @@ class GradientAdaptiveFactor:
     @property
     def current(self) -> float:
         return self.max_gaf if self.value is None else self.value
+
+
+def adaptive_loss(
+    gaf: GradientAdaptiveFactor, model: nn.Module, taco_loss: torch.Tensor, mi_loss: torch.Tensor, scaler,
+    ddp: Distributed,
+) -> torch.Tensor:  # fmt: skip
+    """Renew `gaf` from the gradients of both losses (of the GradScaler-scaled losses, averaged over the
+    ranks) and return a loss whose backward gives grad(taco) + gaf * grad(mi) from them: a GAF batch
+    costs two backward passes, not the original's three."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    names, parameters = [name for name, _ in named], [p for _, p in named]
+    taco_gradients = loss_gradients(scaler.scale(taco_loss), parameters, retain_graph=True)
+    mi_gradients = loss_gradients(scaler.scale(mi_loss), parameters, retain_graph=False)
+    taco_gradients = average_over_ranks(taco_gradients, parameters, ddp)
+    mi_gradients = average_over_ranks(mi_gradients, parameters, ddp)
+    factor = gaf.update(raw_factor(taco_gradients, mi_gradients, names, gaf.excluded))
+    scale = scaler.get_scale() if scaler.is_enabled() else 1.0
+    combined = combined_gradients(taco_gradients, mi_gradients, factor, parameters)
+    return gradient_loss(parameters, [g / scale for g in combined])
