@@ -193,6 +193,11 @@ class Synthesizer:
             audio = griffin_lim(mel.cpu().numpy(), self.config, griffin_lim_iters, self.seed)
         if not np.isfinite(audio).all():
             raise SynthesisError("the vocoder produced non-finite audio")
+        if audio.size == 0:
+            raise SynthesisError(
+                f"{mel.shape[1]} mel frame(s) are too few to vocode: the gate stopped at once (raise -g, "
+                "or train longer)"
+            )
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         return audio * (0.95 / peak) if peak > 0 else audio
 
