@@ -40,6 +40,86 @@ def run_lstm_cell_in_fp32(
         return cell(x.float(), (state[0].float(), state[1].float()))
 
 
+class SequenceWeight:
+    """One weight matrix used at every step of a sequence, with its gradient formed once.
+
+    Autograd would compute a (out, in) weight gradient from each step's (B, in) input and (B, out) output
+    gradient, a product over only B rows, and add the hundreds of results one by one. Here every step
+    keeps its pair, and the backward of the sequence's first step (the last to run: every later step
+    depends on it) multiplies them all in one product, grad_W = G^T X over all steps. The same sum, one
+    large matrix product instead of hundreds of thin ones and their additions.
+    Use `matmul(x, first=...)` with first=True on exactly the sequence's first step; single backward only.
+    """
+
+    def __init__(self, weight: torch.Tensor):
+        self.weight = weight
+        self.inputs: list[torch.Tensor] = []
+        self.output_grads: list[torch.Tensor] = []
+
+    def matmul(self, x: torch.Tensor, first: bool) -> torch.Tensor:
+        """x (B, in) -> x W^T (B, out)."""
+        return _SequenceMatmul.apply(x, self.weight, self, first)
+
+
+class _SequenceMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, sequence_weight, first):
+        ctx.save_for_backward(x)
+        ctx.sequence_weight, ctx.first = sequence_weight, first
+        return x @ weight.t()
+
+    @staticmethod
+    def backward(ctx, output_grad):
+        (x,) = ctx.saved_tensors
+        sequence_weight = ctx.sequence_weight
+        grad_x = output_grad @ sequence_weight.weight if ctx.needs_input_grad[0] else None
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            sequence_weight.inputs.append(x)
+            sequence_weight.output_grads.append(output_grad)
+            if ctx.first:
+                grads, inputs = torch.cat(sequence_weight.output_grads), torch.cat(sequence_weight.inputs)
+                grad_weight = grads.t() @ inputs
+                sequence_weight.inputs.clear()
+                sequence_weight.output_grads.clear()
+        return grad_x, grad_weight, None, None
+
+
+def attention_input_gates(cell: nn.LSTMCell, prenet_frames: torch.Tensor) -> torch.Tensor:
+    """The prenet frames' share of `cell`'s gates, W_ih[:, :prenet_dim] x + b_ih + b_hh, for all frames
+    at once: (T, B, prenet_dim) -> (T, B, 4 * hidden). In float32 under autocast, as the cells."""
+    prenet_dim = prenet_frames.size(-1)
+    with torch.autocast(prenet_frames.device.type, enabled=False):
+        weight = cell.weight_ih[:, :prenet_dim]
+        return F.linear(prenet_frames.float(), weight, cell.bias_ih + cell.bias_hh)
+
+
+def lstm_cell_from_input_gates(
+    input_gates: torch.Tensor,
+    rest: torch.Tensor,
+    rest_weight: SequenceWeight,
+    hidden_weight: SequenceWeight,
+    state: tuple[torch.Tensor, torch.Tensor],
+    first: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An LSTMCell step (PyTorch's update, gate order input, forget, cell, output) given the input's
+    precomputed share of the gates (`input_gates`: bias included), its remaining input `rest` with
+    `rest_weight`, and the hidden state with `hidden_weight` (W_hh). In float32 under autocast, as
+    `run_lstm_cell_in_fp32`. first: the sequence's first step (see `SequenceWeight`)."""
+    hidden, cell_state = state
+    with torch.autocast(rest.device.type, enabled=False):
+        gates = (
+            input_gates
+            + rest_weight.matmul(rest.float(), first)
+            + hidden_weight.matmul(hidden.float(), first)
+        )
+        in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=1)
+        cell_state = torch.sigmoid(forget_gate) * cell_state.float() + torch.sigmoid(in_gate) * torch.tanh(
+            cell_gate
+        )
+        return torch.sigmoid(out_gate) * torch.tanh(cell_state), cell_state
+
+
 class Encoder(nn.Module):
     """Convolution stack followed by a bidirectional LSTM.
 
@@ -131,6 +211,22 @@ class LocationLayer(nn.Module):
     def forward(self, attention_weights_cat: torch.Tensor) -> torch.Tensor:
         return self.location_dense(self.location_conv(attention_weights_cat).transpose(1, 2))
 
+    def window_weight(self) -> torch.Tensor:
+        """The convolution and the projection folded into one (2 * kernel, attention_dim) matrix: both are
+        linear, so location features = (windows of the weights) @ this. A decoder computes it once per
+        utterance batch and reuses it every step (`windowed`), instead of a convolution and a projection
+        per step: the same function, a third of the per-step work."""
+        conv = self.location_conv.conv.weight  # (filters, 2, kernel)
+        dense = self.location_dense.linear_layer.weight  # (attention_dim, filters)
+        return torch.einsum("af,fck->cka", dense, conv).reshape(-1, dense.size(0))
+
+    def windowed(self, attention_weights_cat: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """`forward` with a precomputed `window_weight()`: (B, 2, T_in) -> (B, T_in, attention_dim)."""
+        kernel = self.location_conv.conv.kernel_size[0]
+        padded = F.pad(attention_weights_cat, ((kernel - 1) // 2, kernel // 2))
+        windows = padded.unfold(2, kernel, 1)  # (B, 2, T_in, kernel)
+        return windows.permute(0, 2, 1, 3).reshape(windows.size(0), windows.size(2), -1) @ weight
+
 
 class Attention(nn.Module):
     """Location-sensitive attention (Chorowski et al., 2015):
@@ -160,15 +256,19 @@ class Attention(nn.Module):
         processed_memory: torch.Tensor,
         attention_weights_cat: torch.Tensor,
         mask: torch.Tensor | None,
+        location_weight: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """query: (B, attention_rnn_dim); memory: (B, T_in, E); processed_memory: (B, T_in, A)
         (= memory_layer(memory)); attention_weights_cat: (B, 2, T_in); mask: (B, T_in), True at
-        padding, or None.
+        padding, or None; location_weight: `location_layer.window_weight()`, when precomputed.
 
         Returns context (B, E) and attention weights (B, T_in).
         """
         processed_query = self.query_layer(query).unsqueeze(1)
-        processed_location = self.location_layer(attention_weights_cat)
+        if location_weight is None:
+            processed_location = self.location_layer(attention_weights_cat)
+        else:
+            processed_location = self.location_layer.windowed(attention_weights_cat, location_weight)
         energies = self.v(torch.tanh(processed_query + processed_location + processed_memory)).squeeze(-1)
         if mask is not None:
             energies = energies.masked_fill(mask, float("-inf"))
@@ -235,6 +335,17 @@ class DecoderMemory(NamedTuple):
     memory: torch.Tensor  # (B, T_in, E) encoder outputs
     processed_memory: torch.Tensor  # (B, T_in, A) memory_layer(memory)
     mask: torch.Tensor | None  # (B, T_in), True at padding; None when nothing is padded
+    location_weight: torch.Tensor  # (2 * kernel, A) attention_layer.location_layer.window_weight()
+
+
+class TeacherForcingWeights(NamedTuple):
+    """The two LSTMCells' weights as `SequenceWeight`s, for a teacher-forced sequence."""
+
+    attention_context: SequenceWeight  # the attention LSTM's W_ih columns of the context
+    attention_hidden: SequenceWeight  # its W_hh
+    decoder_input: SequenceWeight  # the decoder LSTM's W_ih
+    decoder_hidden: SequenceWeight  # its W_hh
+    decoder_bias: torch.Tensor  # (4 * decoder_rnn_dim,) b_ih + b_hh of the decoder LSTM
 
 
 class DecoderStepOutput(NamedTuple):
@@ -310,7 +421,8 @@ class Decoder(nn.Module):
     def prepare_memory(self, memory: torch.Tensor, memory_lengths: torch.Tensor | None) -> DecoderMemory:
         """memory: (B, T_in, E); memory_lengths: (B,) or None (no masking)."""
         mask = None if memory_lengths is None else padding_mask(memory_lengths, memory.size(1))
-        return DecoderMemory(memory, self.attention_layer.memory_layer(memory), mask)
+        location_weight = self.attention_layer.location_layer.window_weight()
+        return DecoderMemory(memory, self.attention_layer.memory_layer(memory), mask, location_weight)
 
     def initial_state(self, memory: torch.Tensor) -> DecoderState:
         """Zero state for memory (B, T_in, E)."""
@@ -329,33 +441,65 @@ class Decoder(nn.Module):
             attention_context=zeros(self.encoder_embedding_dim),
         )
 
-    def decode_step(
-        self, state: DecoderState, prenet_frame: torch.Tensor, memory: DecoderMemory
-    ) -> tuple[DecoderState, DecoderStepOutput]:
-        """One decoder step. prenet_frame: (B, prenet_dim), the prenet of the previous mel frame."""
-        attention_hidden, attention_cell = run_lstm_cell_in_fp32(
-            self.attention_rnn,
-            torch.cat((prenet_frame, state.attention_context), -1),
-            (state.attention_hidden, state.attention_cell),
-        )
+    def recurrence(
+        self,
+        state: DecoderState,
+        prenet_frame: torch.Tensor | None,
+        memory: DecoderMemory,
+        teacher: tuple[torch.Tensor, TeacherForcingWeights, bool] | None = None,
+    ) -> tuple[DecoderState, torch.Tensor]:
+        """The sequential part of one decoder step: both LSTMCells and the attention.
+
+        prenet_frame: (B, prenet_dim), the prenet of the previous mel frame; or, in teacher forcing, None
+        with teacher = (that frame's share of the attention LSTM's gates (B, 4 * attention_rnn_dim),
+        computed for all frames at once, the cells' weights, whether this is the first step). Returns
+        the new state and [decoder_hidden, context] (B, decoder_rnn_dim + E), which the mel projection
+        and the gate read.
+        """
+        if teacher is None:
+            attention_hidden, attention_cell = run_lstm_cell_in_fp32(
+                self.attention_rnn,
+                torch.cat((prenet_frame, state.attention_context), -1),
+                (state.attention_hidden, state.attention_cell),
+            )
+        else:
+            input_gates, weights, first = teacher
+            attention_hidden, attention_cell = lstm_cell_from_input_gates(
+                input_gates,
+                state.attention_context,
+                weights.attention_context,
+                weights.attention_hidden,
+                (state.attention_hidden, state.attention_cell),
+                first,
+            )
         # The dropped-out hidden state is also what the next step receives, as in the original.
         attention_hidden = F.dropout(attention_hidden, self.p_attention_dropout, self.training)
 
         attention_weights_cat = torch.stack((state.attention_weights, state.attention_weights_cum), dim=1)
         context, attention_weights = self.attention_layer(
-            attention_hidden, memory.memory, memory.processed_memory, attention_weights_cat, memory.mask
+            attention_hidden,
+            memory.memory,
+            memory.processed_memory,
+            attention_weights_cat,
+            memory.mask,
+            memory.location_weight,
         )
 
-        decoder_hidden, decoder_cell = run_lstm_cell_in_fp32(
-            self.decoder_rnn,
-            torch.cat((attention_hidden, context), -1),
-            (state.decoder_hidden, state.decoder_cell),
-        )
+        decoder_input = torch.cat((attention_hidden, context), -1)
+        if teacher is None:
+            decoder_hidden, decoder_cell = run_lstm_cell_in_fp32(
+                self.decoder_rnn, decoder_input, (state.decoder_hidden, state.decoder_cell)
+            )
+        else:
+            decoder_hidden, decoder_cell = lstm_cell_from_input_gates(
+                weights.decoder_bias,
+                decoder_input,
+                weights.decoder_input,
+                weights.decoder_hidden,
+                (state.decoder_hidden, state.decoder_cell),
+                first,
+            )
         decoder_hidden = F.dropout(decoder_hidden, self.p_decoder_dropout, self.training)
-
-        hidden_and_context = torch.cat((decoder_hidden, context), -1)
-        mel_frame = self.linear_projection(hidden_and_context)
-        gate_logit = self.gate_layer(hidden_and_context).squeeze(1)
 
         new_state = DecoderState(
             attention_hidden,
@@ -366,28 +510,56 @@ class Decoder(nn.Module):
             state.attention_weights_cum + attention_weights,
             context,
         )
-        return new_state, DecoderStepOutput(mel_frame, gate_logit, attention_weights)
+        return new_state, torch.cat((decoder_hidden, context), -1)
+
+    def decode_step(
+        self, state: DecoderState, prenet_frame: torch.Tensor, memory: DecoderMemory
+    ) -> tuple[DecoderState, DecoderStepOutput]:
+        """One decoder step. prenet_frame: (B, prenet_dim), the prenet of the previous mel frame."""
+        state, hidden_and_context = self.recurrence(state, prenet_frame, memory)
+        mel_frame = self.linear_projection(hidden_and_context)
+        gate_logit = self.gate_layer(hidden_and_context).squeeze(1)
+        return state, DecoderStepOutput(mel_frame, gate_logit, state.attention_weights)
 
     def forward(
         self, memory: torch.Tensor, decoder_inputs: torch.Tensor, memory_lengths: torch.Tensor | None
     ) -> DecoderOutput:
         """Teacher forcing. memory: (B, T_in, E); decoder_inputs: (B, n_mel, T_out) target mels;
-        memory_lengths: (B,) or None."""
+        memory_lengths: (B,) or None.
+
+        The same function as `decode_step` in a loop, rearranged: what does not depend on the previous
+        step runs once for all frames (the prenet frames' share of the attention LSTM's gates before
+        the loop, the mel projection and the gate after it), so the loop keeps only the recurrence.
+        """
         go_frame = memory.new_zeros(1, memory.size(0), self.n_mel_channels)
         frames = torch.cat((go_frame, decoder_inputs.permute(2, 0, 1)), dim=0)
-        prenet_frames = self.prenet(frames)  # (T_out + 1, B, prenet_dim); the last row is unused
+        n_frames = decoder_inputs.size(2)
+        prenet_frames = self.prenet(frames)[:n_frames]  # (T_out, B, prenet_dim); the last row is unused
+        input_gates = attention_input_gates(self.attention_rnn, prenet_frames)  # (T_out, B, 4 * rnn_dim)
 
         decoder_memory = self.prepare_memory(memory, memory_lengths)
-        state = self.initial_state(memory)
-        mel_frames, gate_logits, alignments = [], [], []
-        for t in range(decoder_inputs.size(2)):
-            state, step = self.decode_step(state, prenet_frames[t], decoder_memory)
-            mel_frames.append(step.mel_frame)
-            gate_logits.append(step.gate_logit)
-            alignments.append(step.attention_weights)
-        return DecoderOutput(
-            torch.stack(mel_frames, dim=2), torch.stack(gate_logits, dim=1), torch.stack(alignments, dim=1)
+        prenet_dim = prenet_frames.size(-1)
+        weights = TeacherForcingWeights(
+            SequenceWeight(self.attention_rnn.weight_ih[:, prenet_dim:].contiguous()),
+            SequenceWeight(self.attention_rnn.weight_hh),
+            SequenceWeight(self.decoder_rnn.weight_ih),
+            SequenceWeight(self.decoder_rnn.weight_hh),
+            self.decoder_rnn.bias_ih + self.decoder_rnn.bias_hh,
         )
+        state = self.initial_state(memory)
+        hidden_and_contexts, alignments = [], []
+        # unbind, not input_gates[t]: indexing would give each step's gradient a zero-filled copy of the
+        # whole (T_out, B, 4 * rnn_dim) tensor in backward.
+        for t, frame_gates in enumerate(input_gates.unbind(0)):
+            state, hidden_and_context = self.recurrence(
+                state, None, decoder_memory, (frame_gates, weights, t == 0)
+            )
+            hidden_and_contexts.append(hidden_and_context)
+            alignments.append(state.attention_weights)
+        hidden_and_contexts = torch.stack(hidden_and_contexts, dim=1)  # (B, T_out, decoder_rnn_dim + E)
+        mel_outputs = self.linear_projection(hidden_and_contexts).transpose(1, 2)
+        gate_outputs = self.gate_layer(hidden_and_contexts).squeeze(2)
+        return DecoderOutput(mel_outputs, gate_outputs, torch.stack(alignments, dim=1))
 
     def infer(
         self,

@@ -234,3 +234,39 @@ def test_mel_frames_and_range(device):
     assert mel.min() >= torch.log(torch.tensor(1e-5)) - 1e-6
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         stft.mel_spectrogram(wav * 3)
+
+
+def test_rearranged_teacher_forcing_equals_the_step_loop_with_its_gradients(device):
+    """Decoder.forward (prenet gates precomputed, projections after the loop, weight gradients formed
+    once per sequence, location features as one folded matrix) is decode_step in a loop: the same
+    outputs and the same gradient for every parameter, to float rounding."""
+    model = tiny_model(device, prenet_dropout=0.0, p_attention_dropout=0.0, p_decoder_dropout=0.0).train()
+    text, input_lengths, mels, _, output_lengths = tiny_batch(device, batch_size=3)
+    memory = model.encode(text, input_lengths)
+
+    def stepwise():
+        decoder = model.decoder
+        go = memory.new_zeros(1, memory.size(0), decoder.n_mel_channels)
+        prenet = decoder.prenet(torch.cat((go, mels.permute(2, 0, 1)), dim=0))
+        decoder_memory, state = decoder.prepare_memory(memory, input_lengths), decoder.initial_state(memory)
+        frames, gates, alignments = [], [], []
+        for t in range(mels.size(2)):
+            state, step = decoder.decode_step(state, prenet[t], decoder_memory)
+            (
+                frames.append(step.mel_frame),
+                gates.append(step.gate_logit),
+                alignments.append(step.attention_weights),
+            )
+        return torch.stack(frames, 2), torch.stack(gates, 1), torch.stack(alignments, 1)
+
+    results = []
+    for run in (lambda: tuple(model.decoder(memory, mels, input_lengths)), stepwise):
+        model.zero_grad()
+        outputs = run()
+        (outputs[0].square().sum() + outputs[1].sum() + outputs[2].square().sum()).backward(retain_graph=True)
+        results.append((outputs, {n: p.grad.clone() for n, p in model.decoder.named_parameters()}))
+    (fast, fast_grads), (plain, plain_grads) = results
+    for a, b in zip(fast, plain):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
