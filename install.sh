@@ -99,7 +99,7 @@ stamp="$venv/.tts-install-stamp"
 fingerprint="$(cat pyproject.toml setup.py | cksum)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
   say "installing Python dependencies"
-  "${pip[@]}" install setuptools wheel "${build_requirements[@]}"
+  "${pip[@]}" install "setuptools>=77" wheel "${build_requirements[@]}"
   "${pip[@]}" install --no-build-isolation -e ".[dev]"
   echo "$fingerprint" > "$stamp"
 elif [ "${#build_requirements[@]}" -gt 0 ]; then

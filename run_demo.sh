@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Quick start demo, CPU only: builds the embedded demo corpus, then for every paper folder that has
-# a `demo.sh` trains its smallest config briefly and synthesizes the test sentences into one output
-# folder, and scores everything with the evaluation tool. Until a model exists it scores the
-# corpus's own test recordings, the ceiling every model is compared with.
+# Quick start demo, CPU only: builds the embedded demo corpus, then for every paper folder that has a
+# `demo.sh` trains its smallest config briefly, synthesizes a few test sentences, and scores everything
+# with the evaluation tool against the corpus's own recordings. The point is the pipeline: a few
+# minutes of training make no model speak. The speaking recipes (hours of CPU training, models that
+# speak) are a switch away: DEMO=speak.
 #
-#   bash run_demo.sh                  # the summary table is outputs/demo/comparison.md
-#   DEMO_SIZE=tiny bash run_demo.sh   # a 12-utterance corpus, for a quick look
+#   bash run_demo.sh                  # ~10 minutes on 2 idle cores; the table is outputs/demo/comparison.md
+#   DEMO=speak bash run_demo.sh       # each folder's speaking recipe (<paper>/recipes/speak.sh), hours
+#   DEMO_UTTERANCES=20 DEMO_STEPS=40 bash run_demo.sh   # more test sentences, more training steps
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$repo_root"
@@ -14,25 +16,50 @@ bash install.sh
 py="$repo_root/${TTS_VENV:-.venv}/bin/python"
 corpus="${DEMO_CORPUS:-$repo_root/filelists/demo_corpus}"
 out="${DEMO_OUT:-$repo_root/outputs/demo}"
+papers=(tacotron2_waveglow_ngc neural_hmm tacotron2_mmi flowtron naturalspeech)
 mkdir -p "$out"
 
 echo "[demo] demo corpus in $corpus"
 "$py" -m filelists.demo_corpus --output-dir "$corpus" --size "${DEMO_SIZE:-default}"
 
+if [ "${DEMO:-quick}" = speak ]; then
+  for paper in "${papers[@]}"; do
+    if [ -f "$paper/recipes/speak.sh" ]; then
+      echo "[demo] $paper: speaking recipe ($paper/recipes/speak.sh)"
+      bash "$paper/recipes/speak.sh" "$corpus" "$out/speak/$paper"
+    fi
+  done
+  echo "[demo] done: each recipe's report is in $out/speak/<paper>/"
+  exit 0
+fi
+
+# A few test sentences keep the demo short: every folder synthesizes and scores the same ones.
+test_list="$out/test_sentences.txt"
+head -n "${DEMO_UTTERANCES:-8}" "$corpus/test.txt" > "$test_list"
+export DEMO_TEST_LIST="$test_list"
+score() {  # WAV_FOLDER OUT_FOLDER LABEL
+  "$py" -m evaluation --wavs "$1" --filelist "$corpus/test.txt" --dataset-path "$corpus" --out "$2" \
+    --label "$3" --max-utterances "${DEMO_UTTERANCES:-8}" --no-progress
+}
+
 echo "[demo] scoring the corpus's own test recordings"
-"$py" -m evaluation --wavs "$corpus/wavs" --filelist "$corpus/test.txt" --out "$out/corpus_test" \
-  --label "corpus recordings" --no-progress
+score "$corpus/wavs" "$out/corpus_test" "corpus recordings"
 scored=("$out/corpus_test")
 
-for paper in tacotron2_waveglow_ngc neural_hmm tacotron2_mmi flowtron naturalspeech; do
+for paper in "${papers[@]}"; do
   if [ -f "$paper/demo.sh" ]; then
     echo "[demo] $paper: brief training, then synthesis of the test sentences"
+    started=$SECONDS
     bash "$paper/demo.sh" "$corpus" "$out/$paper/wavs"
-    "$py" -m evaluation --wavs "$out/$paper/wavs" --filelist "$corpus/test.txt" \
-      --out "$out/$paper" --label "$paper" --no-progress
+    score "$out/$paper/wavs" "$out/$paper" "$paper"
     scored+=("$out/$paper")
+    echo "[demo] $paper took $((SECONDS - started)) s"
   fi
 done
 
 "$py" -m evaluation --compare "${scored[@]}" --out "$out"
-echo "[demo] done: $out/comparison.md"
+echo
+cat "$out/comparison.md"
+echo
+echo "[demo] done in ${SECONDS} s: $out/comparison.md. These models trained for minutes and do not speak;"
+echo "[demo] the speaking recipes (each folder's README, 'Speaking recipe') run with: DEMO=speak bash run_demo.sh"
