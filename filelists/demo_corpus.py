@@ -10,7 +10,8 @@ Output (the layout of LJSpeech-1.1, so every paper's data loader reads it unchan
     corpus.json, README.md       voice (engine, version), text source and license, sizes, durations
 
 Text: public-domain sentences from Jane Austen's novels, committed as `filelists/demo_sentences.txt`
-(made by `filelists/extract_sentences.py`). `default` takes 300 of them, evenly spaced through the
+(2-10 s each) and `filelists/short_sentences.txt` (1-3.5 s each, `--sentences short`, for the speaking
+recipes), made by `filelists/extract_sentences.py`. `default` takes 300 of them, evenly spaced through the
 file (about 25 minutes of speech, 2-10 s each); `tiny` takes the 12 shortest (a few seconds to build);
 an integer N takes N evenly spaced sentences. Voice: flite `slt` when the `flite` program exists
 (`auto` tries `apt-get install flite` when running as root), else eSpeak NG from the espeakng-loader
@@ -40,6 +41,12 @@ from filelists._cli import HelpFormatter
 from filelists.ljspeech import split_ids
 
 SENTENCES_PATH = Path(__file__).with_name("demo_sentences.txt")
+# The sentence sets: `demo` (2-10 s of speech each, LJSpeech-like) and `short` (1-3.5 s each: a model
+# trained on a CPU learns them in hours, which the speaking recipes need).
+SENTENCE_SETS = {
+    "demo": Path(__file__).with_name("demo_sentences.txt"),
+    "short": Path(__file__).with_name("short_sentences.txt"),
+}
 GENERATOR_VERSION = 1  # bump when the output for the same settings changes
 DEFAULT_SIZE = 300
 TINY_SIZE = 12
@@ -132,10 +139,14 @@ def build_demo_corpus(
     install: bool = True,
     progress: bool = True,
     workers: int = 2,
+    sentence_set: str = "demo",
 ) -> Path:
-    """Build (or keep, if already built with the same settings) the corpus; returns its folder."""
+    """Build (or keep, if already built with the same settings) the corpus; returns its folder.
+    sentence_set: "demo" (2-10 s each) or "short" (1-3.5 s each), see SENTENCE_SETS."""
     output_dir = Path(output_dir)
-    sentences = choose_sentences(read_sentences(), size)
+    if sentence_set not in SENTENCE_SETS:
+        raise DemoCorpusError(f"sentence set {sentence_set!r}: choose from {', '.join(SENTENCE_SETS)}")
+    sentences = choose_sentences(read_sentences(SENTENCE_SETS[sentence_set]), size)
     voice_info, flite = pick_voice(voice, install=install)
     settings = corpus_settings(sentences, voice_info)
     if not force and existing_settings(output_dir) == settings:
@@ -192,7 +203,7 @@ def build_demo_corpus(
             "settings": settings,
             "size": size,
             "voice": voice_info.as_dict(),
-            "text_source": TEXT_SOURCE,
+            "text_source": {**TEXT_SOURCE, "file": f"filelists/{SENTENCE_SETS[sentence_set].name}"},
             "sizes": {split: len(split_ids_) for split, split_ids_ in splits.items()},
             "total_seconds": round(sum(seconds), 3),
             "min_seconds": round(min(seconds), 3),
@@ -262,6 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="auto",
         help="auto: flite slt if available (installed with apt-get when root), else eSpeak NG",
     )
+    parser.add_argument(
+        "--sentences",
+        choices=sorted(SENTENCE_SETS),
+        default="demo",
+        help="demo: 2-10 s of speech each (LJSpeech-like); short: 1-3.5 s each (the speaking recipes)",
+    )
     parser.add_argument("--no-install", action="store_true", help="never try apt-get install flite")
     parser.add_argument("--force", action="store_true", help="rebuild even if the corpus is up to date")
     parser.add_argument("--workers", type=int, default=2, help="parallel synthesis processes")
@@ -276,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             install=not args.no_install,
             progress=not args.quiet,
             workers=args.workers,
+            sentence_set=args.sentences,
         )
     except DemoCorpusError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -3,6 +3,8 @@
     apt-get install r-cran-janeaustenr        # the novels, in R's lazy-load data format
     pip install rdata                         # reads R's serialization without R itself
     python -m filelists.extract_sentences --output filelists/demo_sentences.txt
+    python -m filelists.extract_sentences --min-chars 15 --max-chars 50 --count 3000 \
+        --output filelists/short_sentences.txt      # 1-3.5 s each, for the speaking recipes
 
 The novels are stored in `janeaustenr/data/Rdata.rdb` (zlib-compressed R objects) indexed by
 `Rdata.rdx` (an RDS file giving each object's offset and length). Each novel is a character vector of
@@ -100,8 +102,8 @@ def sentences(paragraph: str) -> list[str]:
     return [part.replace("<dot>", ".") for part in _SENTENCE_END.split(protected)]
 
 
-def is_usable(sentence: str) -> bool:
-    if not MIN_CHARS <= len(sentence) <= MAX_CHARS or not _ALLOWED.match(sentence):
+def is_usable(sentence: str, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS) -> bool:
+    if not min_chars <= len(sentence) <= max_chars or not _ALLOWED.match(sentence):
         return False
     if _SHOUTING.search(sentence) or "CHAPTER" in sentence.upper().split(" ")[0]:
         return False
@@ -110,12 +112,14 @@ def is_usable(sentence: str) -> bool:
     return sentence.count("'") <= 2 and "  " not in sentence
 
 
-def candidate_sentences(lines: list[str]) -> list[str]:
+def candidate_sentences(
+    lines: list[str], min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS
+) -> list[str]:
     found, seen = [], set()
     for paragraph in paragraphs(lines):
         for sentence in sentences(normalise(paragraph)):
             sentence = normalise(sentence)
-            if is_usable(sentence) and sentence not in seen:
+            if is_usable(sentence, min_chars, max_chars) and sentence not in seen:
                 seen.add(sentence)
                 found.append(sentence)
     return found
@@ -127,13 +131,20 @@ def evenly_spaced(items: list[str], count: int) -> list[str]:
     return [items[(index * len(items)) // count] for index in range(count)]
 
 
-def extract(rdata_dir: str | Path = DEFAULT_RDATA_DIR, count: int = DEFAULT_COUNT) -> list[tuple[str, str]]:
-    """[(title, sentence)]: `count` sentences, an equal share from each novel, in novel order."""
+def extract(
+    rdata_dir: str | Path = DEFAULT_RDATA_DIR,
+    count: int = DEFAULT_COUNT,
+    min_chars: int = MIN_CHARS,
+    max_chars: int = MAX_CHARS,
+) -> list[tuple[str, str]]:
+    """[(title, sentence)]: `count` sentences of min_chars-max_chars characters, an equal share from each
+    novel, in novel order."""
     novels = read_novels(rdata_dir)
     per_novel = [count // len(NOVELS) + (index < count % len(NOVELS)) for index in range(len(NOVELS))]
     chosen = []
     for (name, title, _year), share in zip(NOVELS, per_novel):
-        chosen += [(title, sentence) for sentence in evenly_spaced(candidate_sentences(novels[name]), share)]
+        found = candidate_sentences(novels[name], min_chars, max_chars)
+        chosen += [(title, sentence) for sentence in evenly_spaced(found, share)]
     return chosen
 
 
@@ -146,18 +157,21 @@ def main(argv=None) -> int:
     parser.add_argument("--rdata-dir", default=str(DEFAULT_RDATA_DIR), help="janeaustenr's data folder")
     parser.add_argument("--output", default=str(Path(__file__).with_name("demo_sentences.txt")))
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="number of sentences")
+    parser.add_argument("--min-chars", type=int, default=MIN_CHARS, help="shortest sentence kept")
+    parser.add_argument("--max-chars", type=int, default=MAX_CHARS, help="longest sentence kept")
     args = parser.parse_args(argv)
     try:
-        chosen = extract(args.rdata_dir, args.count)
+        chosen = extract(args.rdata_dir, args.count, args.min_chars, args.max_chars)
     except (FileNotFoundError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     titles = ", ".join(f"{title} ({year})" for _name, title, year in NOVELS)
+    span = f"{args.min_chars}-{args.max_chars}"
     header = [
         "# Demo corpus sentences: public domain (the author died in 1817; texts from Project Gutenberg",
         "# as packaged in Debian r-cran-janeaustenr, whose R code is MIT-licensed).",
         f"# Source: Jane Austen, {titles}.",
-        f"# {len(chosen)} sentences, {MIN_CHARS}-{MAX_CHARS} characters, evenly spaced through each novel;",
+        f"# {len(chosen)} sentences, {span} characters, evenly spaced through each novel;",
         "# made by filelists/extract_sentences.py (italics and double quotes dropped, dashes as commas).",
         "# Format: one sentence per line; lines starting with # are comments.",
     ]

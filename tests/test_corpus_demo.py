@@ -106,3 +106,12 @@ def test_extraction_script_reproduces_the_committed_sentences(tmp_path):
     output = tmp_path / "sentences.txt"
     assert extract_sentences.main(["--output", str(output)]) == 0
     assert output.read_text() == demo_corpus.SENTENCES_PATH.read_text()
+
+
+def test_short_sentence_set_is_committed_and_short():
+    short = demo_corpus.read_sentences(demo_corpus.SENTENCE_SETS["short"])
+    assert len(short) == 3000 and all(15 <= len(sentence) <= 50 for sentence in short)
+    demo = demo_corpus.read_sentences()
+    assert sum(map(len, short)) / len(short) < 0.5 * sum(map(len, demo)) / len(demo)
+    with pytest.raises(demo_corpus.DemoCorpusError, match="choose from demo, short"):
+        demo_corpus.build_demo_corpus("unused", sentence_set="long", install=False)
