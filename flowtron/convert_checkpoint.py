@@ -38,8 +38,9 @@ def convert(input_path: str, output_path: str, force: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python convert_checkpoint.py", description=__doc__,
-                                     formatter_class=HelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python convert_checkpoint.py", description=__doc__, formatter_class=HelpFormatter
+    )
     parser.add_argument("input", help="published, original train.py or our checkpoint")
     parser.add_argument("output", help="file to write")
     parser.add_argument("--force", action="store_true", help="replace an existing OUT (never IN)")
@@ -49,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = convert(args.input, args.output, args.force)
         config = checkpoint["model_config"]
         n_values = sum(t.numel() for t in checkpoint["state_dict"].values())
-        print(f"wrote {args.output}: {len(checkpoint['state_dict'])} tensors, {n_values:,} values, "
-              f"{config['n_speakers']} speaker(s), {config['n_flows']} flows")  # fmt: skip
+        print(
+            f"wrote {args.output}: {len(checkpoint['state_dict'])} tensors, {n_values:,} values, "
+            f"{config['n_speakers']} speaker(s), {config['n_flows']} flows"
+        )
 
     return run_main(run)
 

@@ -31,8 +31,10 @@ def small_model(n_speakers=1, **options):
 def original_classes(monkeypatch):
     """Classes named `flowtron.<Name>` as the original's module defines them, so that a model pickles
     the way the original's files do (pickle checks that `flowtron.Flowtron` resolves to the class)."""
-    classes = {name: type(name, (nn.Module,), {"__module__": "flowtron", "__qualname__": name})
-               for name in ORIGINAL_CLASSES}  # fmt: skip
+    classes = {
+        name: type(name, (nn.Module,), {"__module__": "flowtron", "__qualname__": name})
+        for name in ORIGINAL_CLASSES
+    }
     for name, cls in classes.items():
         monkeypatch.setattr(flowtron_package, name, cls, raising=False)
     return classes
@@ -80,8 +82,15 @@ def test_original_train_py_checkpoint_loads_and_converts(tmp_path, original_clas
     expected = {key: value.clone() for key, value in model.state_dict().items()}
     optimizer = torch.optim.RAdam(model.parameters())
     path = tmp_path / "model_1000"
-    torch.save({"model": as_original_pickle(model, original_classes), "iteration": 1000,
-                "optimizer": optimizer.state_dict(), "learning_rate": 1e-3}, path)  # fmt: skip
+    torch.save(
+        {
+            "model": as_original_pickle(model, original_classes),
+            "iteration": 1000,
+            "optimizer": optimizer.state_dict(),
+            "learning_rate": 1e-3,
+        },
+        path,
+    )
     info = read_checkpoint(path)
     assert info.checkpoint["iteration"] == 1000
     out = tmp_path / "plain.pt"
