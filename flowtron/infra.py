@@ -612,6 +612,67 @@ def check_finite(state_dict: dict, source: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Alignment health: one definition for every attention or HMM model, so runs of different folders compare
+
+
+def alignment_health(alignment: torch.Tensor, input_lengths, output_lengths) -> dict[str, float]:
+    """How far a soft alignment is from a clean monotonic one, averaged over the utterances of a batch.
+
+    alignment: (B, T_out, T_in), each valid row a distribution over the inputs (Tacotron 2 / Flowtron
+    attention weights, or a Neural HMM's state posteriors, T_in = states); padding is ignored.
+      focus      mean over frames of the largest weight (1: every frame attends to one input; a flat
+                 start over N inputs gives about 1/N);
+      monotonic  fraction of consecutive frames whose most attended input stays or advances by at most
+                 two (a clean alignment reads its input left to right);
+      coverage   fraction of inputs that are the most attended one of some frame (1: nothing skipped);
+      score      focus * monotonic * coverage, in [0, 1];
+      duration_spread  coefficient of variation of the frames each input receives (sum of its weights):
+                 near 0 when every input gets the same time (a flat start), larger once durations differ.
+    """
+    totals = {"focus": 0.0, "monotonic": 0.0, "coverage": 0.0, "score": 0.0, "duration_spread": 0.0}
+    count = 0
+    for weights, n_in, n_out in zip(alignment.detach().float().cpu(), input_lengths, output_lengths):
+        weights = weights[: int(n_out), : int(n_in)]
+        if weights.numel() == 0 or not bool(torch.isfinite(weights).all()):
+            continue
+        peaks, positions = weights.max(dim=1)
+        steps = positions.diff()
+        focus = float(peaks.mean())
+        monotonic = float(((steps >= 0) & (steps <= 2)).float().mean()) if len(steps) else 1.0
+        coverage = positions.unique().numel() / int(n_in)
+        durations = weights.sum(dim=0)
+        spread = (
+            float(durations.std(unbiased=False) / durations.mean().clamp_min(1e-8)) if int(n_in) > 1 else 0.0
+        )
+        for name, value in zip(totals, (focus, monotonic, coverage, focus * monotonic * coverage, spread)):
+            totals[name] += value
+        count += 1
+    return {name: total / count if count else math.nan for name, total in totals.items()}
+
+
+class AlignmentWatch:
+    """Warns when the alignment score has not improved (by `min_gain`) for `patience` validations: users of
+    attention models lose days to an alignment that never forms."""
+
+    def __init__(self, patience: int = 5, min_gain: float = 0.01):
+        self.patience, self.min_gain = patience, min_gain
+        self.best, self.since_best = -math.inf, 0
+
+    def update(self, score: float) -> str | None:
+        """A warning to log, or None."""
+        if math.isfinite(score) and score > self.best + self.min_gain:
+            self.best, self.since_best = score, 0
+            return None
+        self.since_best += 1
+        if self.since_best >= self.patience and self.since_best % self.patience == 0:
+            return (
+                f"the alignment has not improved for {self.since_best} validations (score {score:.3f}, best "
+                f"{self.best:.3f}): check the learning rate, the data and the alignment images"
+            )
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------
 # The run log: JSON lines (DLLogger's record layout) and TensorBoard, written by rank 0 only
 
 
