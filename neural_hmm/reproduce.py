@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,10 +35,9 @@ if __package__ in (None, ""):
 from .checkpoints import neural_hmm_checkpoint, read_training_checkpoint, training_checkpoint_path
 from .hparams import HParams
 from .infra import save_atomic, seed_everything
+from .learning import curve_point, plot_curve, run_command
 from .model import NeuralHMM
 from .timing import time_synthesis
-
-FOLDER = Path(__file__).resolve().parent
 
 # Tacotron 2, stated with their sources (paper folders never import each other).
 TACOTRON2_PARAMETERS = 28_193_153  # NVIDIA/tacotron2 with its default hparams (its state dict, counted)
@@ -144,16 +142,6 @@ def scoring_filelist(corpus: Path) -> Path:
     raise FileNotFoundError(f"{corpus}: neither test.txt nor val.txt found (expected a demo corpus folder)")
 
 
-def run_command(script: str, argv: list[str]) -> None:
-    """Run one of this folder's commands as a user would (`python <script> ...`) in a child process."""
-    command = [sys.executable, str(FOLDER / script), *argv]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} failed (exit code {result.returncode}):\n{result.stderr[-3000:]}"
-        )
-
-
 def train_checkpoints(corpus: Path, work: Path, steps: list[int], extra_hparams: str = "") -> dict[int, Path]:
     """Train the small model on `corpus` (train.py) with a checkpoint at every listed step; step 0 is the
     untrained model as train.py builds it (same seed and data statistics). Returns step -> path."""
@@ -182,82 +170,6 @@ def train_checkpoints(corpus: Path, work: Path, steps: list[int], extra_hparams:
     if missing:
         raise FileNotFoundError(f"training did not write the checkpoints {missing}")
     return dict(sorted(paths.items()))
-
-
-def curve_point(
-    step: int,
-    checkpoint: Path,
-    corpus: Path,
-    filelist: Path,
-    out: Path,
-    max_utterances: int,
-    max_sampling_time: int,
-    griffin_lim_iters: int,
-) -> dict:
-    """Synthesise the first `max_utterances` lines of `filelist` with `checkpoint` and score them."""
-    from evaluation.score import score_folder
-
-    lines = [line for line in filelist.read_text(encoding="utf-8").splitlines() if line.strip()]
-    out.mkdir(parents=True, exist_ok=True)
-    subset = out / f"sentences_{len(lines[:max_utterances])}.txt"
-    subset.write_text("\n".join(lines[:max_utterances]) + "\n", encoding="utf-8")
-    wav_dir = out / f"step_{step}"
-    run_command(
-        "synthesis.py",
-        [
-            "--checkpoint", str(checkpoint), "-i", str(subset), "-o", str(wav_dir), "--device", "cpu",
-            "--max-sampling-time", str(max_sampling_time), "--griffin-lim-iters", str(griffin_lim_iters),
-            "--seed", "1234", "--force",
-        ],
-    )  # fmt: skip
-    # The whole list, so the corpus language model knows every test sentence, not only the scored ones.
-    scores = score_folder(
-        wav_dir,
-        filelist,
-        dataset_path=corpus,
-        out_dir=wav_dir,
-        max_utterances=max_utterances,
-        label=f"step {step}",
-        progress=False,
-    )
-    aggregate = scores["aggregate"]
-    return {
-        "step": step,
-        "checkpoint": str(checkpoint),
-        "wav_dir": str(wav_dir),
-        "n_utterances": scores["counts"]["scored"],
-        **{
-            key: aggregate.get(key)
-            for key in ("wer_corpus_lm", "cer_corpus_lm", "wer_generic_lm", "mcd_mean_db", "rtf")
-        },
-    }
-
-
-def plot_curve(points: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [point["step"] for point in points]
-    figure, (rates, mcd) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (("wer_corpus_lm", "WER (corpus LM)"), ("cer_corpus_lm", "CER (corpus LM)")):
-        rates.plot(steps, [_number(point[key]) for point in points], marker="o", label=label)
-    rates.set_xlabel("training updates")
-    rates.set_ylabel("error rate")
-    rates.set_title("ASR error of synthesised test sentences")
-    rates.legend()
-    mcd.plot(steps, [_number(point["mcd_mean_db"]) for point in points], marker="o", color="tab:green")
-    mcd.set_xlabel("training updates")
-    mcd.set_ylabel("MCD (dB)")
-    mcd.set_title("Mel cepstral distortion")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
-def _number(value) -> float:
-    return math.nan if value is None else float(value)
 
 
 # ---------------------------------------------------------------------------------------------------
