@@ -5,7 +5,9 @@ three sections and names, as one object stored in every checkpoint.
     config.train.batch_size, config.data.hop_length, config.models["flow"]["n_layers"]
 
 `train` and `data` are dataclasses (every key of the original, its defaults, and a few of ours, marked
-below); `models` stays the original's nested dict, handed to the networks as keyword arguments. A key
+below); `models` stays the original's nested dict, handed to the networks as keyword arguments, with one
+optional section of ours, "discriminator" ({"width_divisor": 1, "periods": [2, 3, 5, 7, 11]}: narrower
+discriminators for tests and tiny CPU runs; absent = the original's). A key
 the section does not know is an error naming the file, as is a value of the wrong type.
 """
 
@@ -82,14 +84,23 @@ class DataConfig:
 
 SECTIONS = {"train": TrainConfig, "data": DataConfig}
 MODEL_SECTIONS = (
-    "phoneme_encoder", "decoder", "posterior_encoder", "flow", "duration_predictor", "learnable_upsampling",
+    "phoneme_encoder",
+    "decoder",
+    "posterior_encoder",
+    "flow",
+    "duration_predictor",
+    "learnable_upsampling",
     "memory_bank",
-)  # fmt: skip
+)
 LATENT_WIDTH_KEYS = [
-    ("phoneme_encoder", "hidden_channels"), ("posterior_encoder", "out_channels"), ("flow", "channels"),
-    ("decoder", "initial_channel"), ("duration_predictor", "in_channels"),
-    ("learnable_upsampling", "d_predictor"), ("memory_bank", "n_hidden_dims"),
-]  # fmt: skip
+    ("phoneme_encoder", "hidden_channels"),
+    ("posterior_encoder", "out_channels"),
+    ("flow", "channels"),
+    ("decoder", "initial_channel"),
+    ("duration_predictor", "in_channels"),
+    ("learnable_upsampling", "d_predictor"),
+    ("memory_bank", "n_hidden_dims"),
+]
 
 
 @dataclass

@@ -40,10 +40,17 @@ class TextEncoder(nn.Module):
     only to align text and speech by monotonic alignment search when no durations are given."""
 
     def __init__(
-        self, n_vocab, out_channels, hidden_channels, filter_channels, n_heads, n_layers, kernel_size,
+        self,
+        n_vocab,
+        out_channels,
+        hidden_channels,
+        filter_channels,
+        n_heads,
+        n_layers,
+        kernel_size,
         p_dropout,
         mas_projection: bool = False,
-    ):  # fmt: skip
+    ):
         super().__init__()
         self.hidden_channels = hidden_channels
         self.emb = nn.Embedding(n_vocab, hidden_channels)
@@ -217,9 +224,16 @@ class Generator(nn.Module):
     """HiFi-GAN generator: latent (B, d, T) -> audio (B, 1, T * prod(upsample_rates)) in [-1, 1]."""
 
     def __init__(
-        self, initial_channel, resblock, resblock_kernel_sizes, resblock_dilation_sizes, upsample_rates,
-        upsample_initial_channel, upsample_kernel_sizes, gin_channels=0,
-    ):  # fmt: skip
+        self,
+        initial_channel,
+        resblock,
+        resblock_kernel_sizes,
+        resblock_dilation_sizes,
+        upsample_rates,
+        upsample_initial_channel,
+        upsample_kernel_sizes,
+        gin_channels=0,
+    ):
         super().__init__()
         if gin_channels:
             raise ValueError("speaker conditioning (gin_channels > 0) is not part of NaturalSpeech")
@@ -263,19 +277,20 @@ class Generator(nn.Module):
 
 
 class DiscriminatorP(nn.Module):
-    """Period discriminator: audio folded into (T / period, period), 2-D convolutions over time."""
+    """Period discriminator: audio folded into (T / period, period), 2-D convolutions over time.
+    width_divisor > 1 (ours, for tests and tiny CPU runs) divides every channel count."""
 
-    def __init__(self, period, kernel_size=5, stride=3):
+    def __init__(self, period, kernel_size=5, stride=3, width_divisor=1):
         super().__init__()
         self.period = period
-        channels = [1, 32, 128, 512, 1024]
+        channels = [1] + [max(1, c // width_divisor) for c in (32, 128, 512, 1024)]
         padding = (get_padding(kernel_size, 1), 0)
         self.convs = nn.ModuleList(
             WNConv2d(c_in, c_out, (kernel_size, 1), (stride, 1), padding=padding)
             for c_in, c_out in zip(channels[:-1], channels[1:])
         )
-        self.convs.append(WNConv2d(1024, 1024, (kernel_size, 1), 1, padding=padding))
-        self.conv_post = WNConv2d(1024, 1, (3, 1), 1, padding=(1, 0))
+        self.convs.append(WNConv2d(channels[-1], channels[-1], (kernel_size, 1), 1, padding=padding))
+        self.conv_post = WNConv2d(channels[-1], 1, (3, 1), 1, padding=(1, 0))
 
     def forward(self, x: torch.Tensor):
         batch, channels, length = x.shape
@@ -296,9 +311,9 @@ class DiscriminatorP(nn.Module):
 class DiscriminatorS(nn.Module):
     """Scale discriminator on the raw waveform (grouped strided 1-D convolutions)."""
 
-    def __init__(self):
+    def __init__(self, width_divisor=1):
         super().__init__()
-        # (in, out, kernel, stride, groups, padding)
+        # (in, out, kernel, stride, groups, padding) at full width
         layers = [
             (1, 16, 15, 1, 1, 7),
             (16, 64, 41, 4, 4, 20),
@@ -307,11 +322,22 @@ class DiscriminatorS(nn.Module):
             (1024, 1024, 41, 4, 256, 20),
             (1024, 1024, 5, 1, 1, 2),
         ]
+
+        def narrow(channels: int) -> int:
+            return channels if channels == 1 else max(1, channels // width_divisor)
+
         self.convs = nn.ModuleList(
-            WNConv1d(c_in, c_out, kernel, stride, groups=groups, padding=padding)
+            WNConv1d(
+                narrow(c_in),
+                narrow(c_out),
+                kernel,
+                stride,
+                groups=max(1, groups // width_divisor),
+                padding=padding,
+            )
             for c_in, c_out, kernel, stride, groups, padding in layers
         )
-        self.conv_post = WNConv1d(1024, 1, 3, 1, padding=1)
+        self.conv_post = WNConv1d(narrow(1024), 1, 3, 1, padding=1)
 
     def forward(self, x: torch.Tensor):
         feature_maps = []
@@ -325,11 +351,22 @@ class DiscriminatorS(nn.Module):
 
 class MultiPeriodDiscriminator(nn.Module):
     """One scale discriminator and period discriminators for 2, 3, 5, 7, 11 (the original has no pooled
-    scales). forward(y, y_hat) -> (real scores, fake scores, real feature maps, fake feature maps)."""
+    scales). width_divisor (ours; 1 = the original) narrows every layer.
+    forward(y, y_hat) -> (real scores, fake scores, real feature maps, fake feature maps)."""
 
-    def __init__(self, periods=(2, 3, 5, 7, 11)):
+    def __init__(self, periods=(2, 3, 5, 7, 11), width_divisor=1):
         super().__init__()
-        self.discriminators = nn.ModuleList([DiscriminatorS(), *(DiscriminatorP(p) for p in periods)])
+        self.discriminators = nn.ModuleList(
+            [
+                DiscriminatorS(width_divisor),
+                *(DiscriminatorP(p, width_divisor=width_divisor) for p in periods),
+            ]
+        )
+
+    def score(self, y: torch.Tensor):
+        """(scores, feature maps) of one set of waveforms (B, 1, S) by every sub-discriminator."""
+        results = [discriminator(y) for discriminator in self.discriminators]
+        return [score for score, _ in results], [maps for _, maps in results]
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor):
         scores_real, scores_fake, maps_real, maps_fake = [], [], [], []
@@ -398,9 +435,15 @@ class SynthesizerTrn(nn.Module):
     use_mas: add the token-level prior projection for alignment search (no external durations).
     mas_backend: "cython" (compiled, the default) or "torch" for monotonic_align.maximum_path."""
 
-    def __init__(self, n_vocab: int, spec_channels: int, segment_size: int, models: dict,
-                 use_mas: bool = False,
-                 mas_backend: str = "cython"):  # fmt: skip
+    def __init__(
+        self,
+        n_vocab: int,
+        spec_channels: int,
+        segment_size: int,
+        models: dict,
+        use_mas: bool = False,
+        mas_backend: str = "cython",
+    ):
         super().__init__()
         self.segment_size = segment_size
         self.models = models
@@ -473,21 +516,48 @@ class SynthesizerTrn(nn.Module):
         z_slice, ids_slice = commons.rand_slice_segments(z, y_lengths, self.segment_size, draws)
         y_hat = self._decode(z_slice)
 
-        z_q = self.flow(m_p + draws.normal_like(m_p) * torch.exp(logs_p), p_mask.unsqueeze(1).to(m_p.dtype),
-                        reverse=True)  # fmt: skip
+        z_q = self.flow(
+            m_p + draws.normal_like(m_p) * torch.exp(logs_p), p_mask.unsqueeze(1).to(m_p.dtype), reverse=True
+        )
         z_q_lengths = p_mask.sum(dim=-1).long()
         z_slice_q, ids_slice_q = commons.rand_slice_segments(
             z_q, torch.minimum(z_q_lengths, y_lengths), self.segment_size, draws
         )
         y_hat_e2e = self._decode(z_slice_q)
         return GeneratorOutput(
-            y_hat, l_length, ids_slice, x_mask, y_mask, z, z_p, m_p, logs_p, m_q, logs_q, p_mask, W,
-            y_hat_e2e, z_q, d, ids_slice_q, m_mas, logs_mas, mas_durations,
-        )  # fmt: skip
+            y_hat,
+            l_length,
+            ids_slice,
+            x_mask,
+            y_mask,
+            z,
+            z_p,
+            m_p,
+            logs_p,
+            m_q,
+            logs_q,
+            p_mask,
+            W,
+            y_hat_e2e,
+            z_q,
+            d,
+            ids_slice_q,
+            m_mas,
+            logs_mas,
+            mas_durations,
+        )
 
     @torch.no_grad()
-    def infer(self, x, x_lengths, noise_scale=1.0, length_scale=1.0, max_len=None, d=None,
-              draws: Draws | None = None) -> InferenceOutput:  # fmt: skip
+    def infer(
+        self,
+        x,
+        x_lengths,
+        noise_scale=1.0,
+        length_scale=1.0,
+        max_len=None,
+        d=None,
+        draws: Draws | None = None,
+    ) -> InferenceOutput:
         """Text to audio: predicted durations (or d) times length_scale, prior sample with noise_scale,
         flow^-1, memory bank, decoder. Batches work; each item's audio is valid for y_mask's frames."""
         draws = draws or Draws()

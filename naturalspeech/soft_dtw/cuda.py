@@ -105,9 +105,19 @@ def forward(D, lengths_n, lengths_m, gamma, warp):
     values = torch.empty(batch, dtype=torch.float32, device=costs.device)
     stream = ctypes.c_void_p(torch.cuda.current_stream(costs.device).cuda_stream)
     code = library.ns_soft_dtw_cuda_forward(
-        _pointer(costs), _pointer(n), _pointer(m), batch, n_rows, n_cols, gamma, warp,
-        _pointer(scratch), _pointer(table), _pointer(values), stream,
-    )  # fmt: skip
+        _pointer(costs),
+        _pointer(n),
+        _pointer(m),
+        batch,
+        n_rows,
+        n_cols,
+        gamma,
+        warp,
+        _pointer(scratch),
+        _pointer(table),
+        _pointer(values),
+        stream,
+    )
     _check(library, code)
     return values, table
 
@@ -120,9 +130,19 @@ def backward(D, table, lengths_n, lengths_m, gamma, warp):
     grad = torch.zeros(batch, n_rows, n_cols, dtype=torch.float32, device=costs.device)
     stream = ctypes.c_void_p(torch.cuda.current_stream(costs.device).cuda_stream)
     code = library.ns_soft_dtw_cuda_backward(
-        _pointer(costs), _pointer(table.contiguous()), _pointer(n), _pointer(m), batch, n_rows, n_cols,
-        gamma, warp, _pointer(scratch), _pointer(grad), stream,
-    )  # fmt: skip
+        _pointer(costs),
+        _pointer(table.contiguous()),
+        _pointer(n),
+        _pointer(m),
+        batch,
+        n_rows,
+        n_cols,
+        gamma,
+        warp,
+        _pointer(scratch),
+        _pointer(grad),
+        stream,
+    )
     _check(library, code)
     return grad
 

@@ -71,9 +71,15 @@ def test_soft_dtw_kl_as_the_original_computes_it(fixture, exact):
 def item_alone(inputs, item, padding_independent):
     n, m = int(inputs["p_mask"][item].sum()), int(inputs["q_mask"][item].sum())
     z_p, logs_q, m_p, logs_p = (inputs[name][item : item + 1] for name in NAMES)
-    loss = losses.kl_loss_dtw(z_p[..., :m], logs_q[..., :m], m_p[..., :n], logs_p[..., :n],
-                              inputs["p_mask"][item : item + 1, :n], inputs["q_mask"][item : item + 1, :m],
-                              padding_independent=padding_independent)  # fmt: skip
+    loss = losses.kl_loss_dtw(
+        z_p[..., :m],
+        logs_q[..., :m],
+        m_p[..., :n],
+        logs_p[..., :n],
+        inputs["p_mask"][item : item + 1, :n],
+        inputs["q_mask"][item : item + 1, :m],
+        padding_independent=padding_independent,
+    )
     return float(loss) * n  # the summed soft-DTW value of the item
 
 
@@ -82,8 +88,17 @@ def test_padding_changes_the_original_loss_but_not_ours(fixture):
     n_valid = float(inputs["p_mask"].sum())
     alone = [item_alone(inputs, item, padding_independent=False) for item in (0, 1)]
     assert alone[1] == pytest.approx(141.13, abs=0.01)  # the facts measured on the original
-    legacy = float(losses.kl_loss_dtw(*(inputs[name] for name in NAMES), inputs["p_mask"], inputs["q_mask"],
-                                      padding_independent=False)) * n_valid  # fmt: skip
+    legacy = (
+        float(
+            losses.kl_loss_dtw(
+                *(inputs[name] for name in NAMES),
+                inputs["p_mask"],
+                inputs["q_mask"],
+                padding_independent=False,
+            )
+        )
+        * n_valid
+    )
     # The original: item 1, one prior and three posterior frames shorter than item 0, pays the warp
     # twice more inside the batch (409.91 - 141.13 = 2 x 134.4).
     assert legacy - alone[0] == pytest.approx(alone[1] + 2 * losses.SDTW_WARP, abs=0.05)

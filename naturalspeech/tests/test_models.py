@@ -17,8 +17,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference_entries(section):
-    return [(name, shape, dtype) for name, shape, dtype in
-            json.loads((HERE / "fixtures" / "reference_state_dicts.json").read_text())[section]]  # fmt: skip
+    return [
+        (name, shape, dtype)
+        for name, shape, dtype in json.loads((HERE / "fixtures" / "reference_state_dicts.json").read_text())[
+            section
+        ]
+    ]
 
 
 def entries(state_dict):

@@ -102,9 +102,14 @@ def run_forward(net, fixture, use_memory_bank=True):
     net.use_memory_bank = use_memory_bank
     try:
         return net(
-            inputs["x"], inputs["x_lengths"], inputs["spec"], inputs["spec_lengths"], d=inputs["duration"],
-            use_gt_duration=True, draws=ReplayDraws(inputs["noise_forward"]),
-        )  # fmt: skip
+            inputs["x"],
+            inputs["x_lengths"],
+            inputs["spec"],
+            inputs["spec_lengths"],
+            d=inputs["duration"],
+            use_gt_duration=True,
+            draws=ReplayDraws(inputs["noise_forward"]),
+        )
     finally:
         net.use_memory_bank = True
 
@@ -115,8 +120,22 @@ def test_whole_generator_forward_with_replayed_noise(generator_fixture):
     out = run_forward(net, fixture)
     for name in ("ids_slice", "ids_slice_q", "p_mask"):
         assert torch.equal(getattr(out, name), outputs[name]), name
-    for name in ("y_hat", "l_length", "x_mask", "z_mask", "z", "z_p", "m_p", "logs_p", "m_q", "logs_q", "W",
-                 "y_hat_e2e", "z_q", "d"):  # fmt: skip
+    for name in (
+        "y_hat",
+        "l_length",
+        "x_mask",
+        "z_mask",
+        "z",
+        "z_p",
+        "m_p",
+        "logs_p",
+        "m_q",
+        "logs_q",
+        "W",
+        "y_hat_e2e",
+        "z_q",
+        "d",
+    ):
         torch.testing.assert_close(getattr(out, name), outputs[name], **WHOLE_MODEL, msg=name)
     warm_up = run_forward(net, fixture, use_memory_bank=False)
     torch.testing.assert_close(warm_up.y_hat, outputs["nobank_y_hat"], **WHOLE_MODEL)
@@ -148,10 +167,26 @@ def test_whole_generator_losses(generator_fixture):
         torch.testing.assert_close(value, outputs[name], atol=1e-4, rtol=1e-5, msg=name)
     q_mask = out.z_mask.squeeze(1)
     for exact in (True, False):
-        backward_kl = losses.kl_loss_dtw(out.z_p, out.logs_q, out.m_p, out.logs_p, out.p_mask, q_mask,
-                                         padding_independent=False, exact_matrix=exact)  # fmt: skip
-        forward_kl = losses.kl_loss_dtw(out.z_q, out.logs_p, out.m_q, out.logs_q, q_mask, out.p_mask,
-                                        padding_independent=False, exact_matrix=exact)  # fmt: skip
+        backward_kl = losses.kl_loss_dtw(
+            out.z_p,
+            out.logs_q,
+            out.m_p,
+            out.logs_p,
+            out.p_mask,
+            q_mask,
+            padding_independent=False,
+            exact_matrix=exact,
+        )
+        forward_kl = losses.kl_loss_dtw(
+            out.z_q,
+            out.logs_p,
+            out.m_q,
+            out.logs_q,
+            q_mask,
+            out.p_mask,
+            padding_independent=False,
+            exact_matrix=exact,
+        )
         torch.testing.assert_close(backward_kl, outputs["loss_kl_dtw_raw"], atol=0, rtol=1e-6)
         torch.testing.assert_close(forward_kl, outputs["loss_kl_fwd_dtw_raw"], atol=0, rtol=1e-6)
 
@@ -169,8 +204,14 @@ def test_inference_with_replayed_prior_noise(generator_fixture, tag, given):
     net, fixture = generator_fixture
     inputs, outputs = fixture["inputs"], fixture["outputs"]
     durations = inputs["duration"][:1] if given else None
-    result = net.infer(inputs["x"][:1], inputs["x_lengths"][:1], noise_scale=0.667, length_scale=1.0,
-                       d=durations, draws=ReplayDraws([outputs[f"{tag}_prior_eps"]]))  # fmt: skip
+    result = net.infer(
+        inputs["x"][:1],
+        inputs["x_lengths"][:1],
+        noise_scale=0.667,
+        length_scale=1.0,
+        d=durations,
+        draws=ReplayDraws([outputs[f"{tag}_prior_eps"]]),
+    )
     assert torch.equal(result.y_mask, outputs[f"{tag}_y_mask"])
     for name, ours in (
         ("o", result.audio),
