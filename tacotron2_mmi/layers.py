@@ -19,7 +19,7 @@ class LinearNorm(nn.Module):
         nn.init.xavier_uniform_(self.linear_layer.weight, gain=nn.init.calculate_gain(w_init_gain))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear_layer(x)
+        return nn.functional.linear(x, self.linear_layer.weight, self.linear_layer.bias)
 
 
 class ConvNorm(nn.Module):

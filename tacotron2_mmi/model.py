@@ -61,13 +61,22 @@ def drop_frames(
     return mels * keep + global_mean.to(mels.dtype)[None, :, None] * drop_mask.unsqueeze(1), drop_mask
 
 
-def run_cell_in_fp32(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
-    """`cell(x, state)`, in float32 under autocast: the cells carry their state over hundreds of steps, where
-    half-precision rounding accumulates (NVIDIA's NGC recipe keeps them in fp32 for the same reason)."""
-    if not torch.is_autocast_enabled(x.device.type):
-        return cell(x, state)
-    with torch.autocast(x.device.type, enabled=False):
-        return cell(x.float(), (state[0].float(), state[1].float()))
+def run_cell(cell: nn.LSTMCell, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+    """`cell(x, state)` for batched input, through the cell's kernel directly (nn.LSTMCell.forward's input
+    checks cost as much as the kernel at small sizes). Under autocast the cell runs in float32: it carries
+    its state over hundreds of steps, where half-precision rounding accumulates (NVIDIA's NGC recipe keeps
+    the decoder cells in fp32 for the same reason)."""
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return run_cell(cell, x.float(), (state[0].float(), state[1].float()))
+    return torch.lstm_cell(x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+
+
+def linear_relu_dropout(block: nn.Sequential, x: torch.Tensor, training: bool) -> torch.Tensor:
+    """bfs18's `Sequential(LinearNorm, ReLU, Dropout)` blocks, without the module calls that are no-ops
+    in eval mode (they cost more than the layer at batch 1)."""
+    x = F.relu(block[0](x))
+    return block[2](x) if training else x
 
 
 class Encoder(nn.Module):
@@ -317,7 +326,7 @@ class Decoder(nn.Module):
         self, state: DecoderState, prenet_frame: torch.Tensor, memory: DecoderMemory
     ) -> DecoderState:
         """The recurrent part of one step. prenet_frame: (B, prenet_dim), the prenet of the previous frame."""
-        attention_hidden, attention_cell = run_cell_in_fp32(
+        attention_hidden, attention_cell = run_cell(
             self.attention_rnn,
             torch.cat((prenet_frame, state.attention_context.to(prenet_frame.dtype)), -1),
             (state.attention_hidden, state.attention_cell),
@@ -332,7 +341,7 @@ class Decoder(nn.Module):
             memory.mask,
         )
         weights = weights.to(state.attention_weights.dtype)
-        decoder_hidden, decoder_cell = run_cell_in_fp32(
+        decoder_hidden, decoder_cell = run_cell(
             self.decoder_rnn,
             torch.cat((attention_hidden, context.to(attention_hidden.dtype)), -1),
             (state.decoder_hidden, state.decoder_cell),
@@ -351,10 +360,11 @@ class Decoder(nn.Module):
     def project(self, decoder_hidden: torch.Tensor, attention_context: torch.Tensor) -> Projection:
         """[hidden (..., D); context (..., E)] -> decoder output, mel frame and stop logit, for any number
         of steps at once: in teacher forcing no step needs another's output, so all are done in one go."""
-        decoder_output = self.linear_projection(torch.cat((decoder_hidden, attention_context), -1))
-        return Projection(
-            decoder_output, self.mel_layer(decoder_output), self.gate_layer(decoder_output).squeeze(-1)
+        decoder_output = linear_relu_dropout(
+            self.linear_projection, torch.cat((decoder_hidden, attention_context), -1), self.training
         )
+        mel = self.mel_layer[3](linear_relu_dropout(self.mel_layer, decoder_output, self.training))
+        return Projection(decoder_output, mel, self.gate_layer(decoder_output).squeeze(-1))
 
     def free_running_steps(self, n_steps: int) -> list[bool] | None:
         """CookiePPP's p_teacher_forcing: which steps feed back the previous prediction instead of the
