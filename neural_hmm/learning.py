@@ -38,8 +38,10 @@ def curve_point(
     max_utterances: int,
     max_sampling_time: int,
     griffin_lim_iters: int,
+    vocoder: str | None = None,
 ) -> dict:
-    """Synthesise the first `max_utterances` lines of `filelist` with `checkpoint` and score them."""
+    """Synthesise the first `max_utterances` lines of `filelist` with `checkpoint` (Griffin-Lim, or the
+    synthesis command's `--vocoder`) and score them."""
     from evaluation.score import score_folder
 
     lines = [line for line in filelist.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -65,6 +67,7 @@ def curve_point(
             "--seed",
             "1234",
             "--force",
+            *(["--vocoder", vocoder] if vocoder else []),
         ],
     )
     # The whole list, so the corpus language model knows every test sentence, not only the scored ones.
@@ -82,6 +85,7 @@ def curve_point(
     )
     return {
         "step": step,
+        "vocoder": vocoder or "griffin-lim",
         "checkpoint": str(checkpoint),
         "wav_dir": str(wav_dir),
         "n_utterances": scores["counts"]["scored"],

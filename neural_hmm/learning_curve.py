@@ -35,11 +35,11 @@ def checkpoints_of(run: Path, every: int) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def markdown(points: list[dict], run: Path, corpus: Path) -> str:
+def markdown(points: list[dict], run: Path, corpus: Path, vocoder: str) -> str:
     lines = [
         f"# Learning curve of {run}",
         "",
-        f"Corpus {corpus}; the first {points[0]['n_utterances']} test sentences, Griffin-Lim, pocketsphinx.",
+        f"Corpus {corpus}; the first {points[0]['n_utterances']} test sentences, {vocoder}, pocketsphinx.",
         "",
         "| updates | hours | CER corpus LM | WER corpus LM | CER generic LM | WER generic LM | MCD (dB) "
         "| reached the end | alignment score |",
@@ -66,7 +66,9 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
     seconds, alignment = elapsed_seconds(run / "log.jsonl"), alignment_at(run / "log.jsonl")
     points = []
     for step, checkpoint in checkpoints_of(run, args.every).items():
-        point = cache.get(step) or curve_point(
+        cached = cache.get(step)
+        same_vocoder = cached is not None and cached.get("vocoder") == (args.vocoder or "griffin-lim")
+        point = (cached if same_vocoder else None) or curve_point(
             step,
             checkpoint,
             corpus,
@@ -75,6 +77,7 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
             args.max_utterances,
             args.max_sampling_time,
             args.griffin_lim_iters,
+            args.vocoder,
         )
         point["hours"] = seconds[step] / 3600 if step in seconds else None
         point["alignment"] = alignment.get(step)
@@ -82,7 +85,7 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
         print(f"step {step}: CER {point['cer_corpus_lm']}, WER {point['wer_corpus_lm']}", file=sys.stderr)
         atomic_write(cache_path, lambda stream: stream.write(json.dumps(points, indent=1).encode()))
     plot_curve(points, out / "curve.png")
-    text = markdown(points, run, corpus)
+    text = markdown(points, run, corpus, args.vocoder or "Griffin-Lim")
     atomic_write(out / "curve.md", lambda stream: stream.write(text.encode()))
     print(text)
     return points
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-utterances", type=int, default=20, help="test sentences per checkpoint")
     parser.add_argument("--max-sampling-time", type=int, default=600, help="frames per sentence at most")
     parser.add_argument("--griffin-lim-iters", type=int, default=32, help="Griffin-Lim iterations")
+    parser.add_argument("--vocoder", default=None, help="passed to synthesis.py as --vocoder [Griffin-Lim]")
     args = parser.parse_args(argv)
     return run_main(lambda: build_curve(args))
 

@@ -37,11 +37,11 @@ def checkpoints_of(run: Path, every: int) -> dict[int, tuple[int, Path]]:
     return dict(sorted(found.items()))
 
 
-def markdown(points: list[dict], run: Path, corpus: Path) -> str:
+def markdown(points: list[dict], run: Path, corpus: Path, vocoder: str) -> str:
     lines = [
         f"# Learning curve of {run}",
         "",
-        f"Corpus {corpus}; the first {points[0]['n_utterances']} test sentences, Griffin-Lim, pocketsphinx.",
+        f"Corpus {corpus}; the first {points[0]['n_utterances']} test sentences, {vocoder}, pocketsphinx.",
         "",
         "| updates | hours | CER corpus LM | WER corpus LM | CER generic LM | WER generic LM | MCD (dB) "
         "| reached the end | alignment score |",
@@ -69,7 +69,9 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
     seconds, alignment = elapsed_seconds(log), alignment_by_epoch(log)
     points = []
     for step, (epoch, checkpoint) in checkpoints_of(run, args.every).items():
-        point = cache.get(step) or curve_point(
+        cached = cache.get(step)
+        same_vocoder = cached is not None and cached.get("vocoder") == (args.vocoder or "griffin-lim")
+        point = (cached if same_vocoder else None) or curve_point(
             step,
             checkpoint,
             corpus,
@@ -78,6 +80,7 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
             args.max_utterances,
             args.max_decoder_steps,
             args.griffin_lim_iters,
+            args.vocoder,
         )
         point["hours"] = seconds[step] / 3600 if step in seconds else None
         point["alignment"] = alignment.get(epoch)
@@ -85,7 +88,7 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
         print(f"step {step}: CER {point['cer_corpus_lm']}, WER {point['wer_corpus_lm']}", file=sys.stderr)
         atomic_write(cache_path, lambda stream: stream.write(json.dumps(points, indent=1).encode()))
     plot_curve(points, out / "curve.png")
-    text = markdown(points, run, corpus)
+    text = markdown(points, run, corpus, args.vocoder or "Griffin-Lim")
     atomic_write(out / "curve.md", lambda stream: stream.write(text.encode()))
     print(text)
     return points
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-utterances", type=int, default=20, help="test sentences per checkpoint")
     parser.add_argument("--max-decoder-steps", type=int, default=600, help="frames per sentence at most")
     parser.add_argument("--griffin-lim-iters", type=int, default=32, help="Griffin-Lim iterations")
+    parser.add_argument("--vocoder", default=None, help="passed to inference.py as --vocoder [Griffin-Lim]")
     args = parser.parse_args(argv)
     return run_main(lambda: build_curve(args))
 
