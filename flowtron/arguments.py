@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     stopping.add_argument(
         "--max-nonfinite-steps", type=int, default=10, help="stop after this many non-finite steps in a row"
     )
+    parser.add_argument(
+        "--alignment-patience",
+        type=int,
+        default=5,
+        help="warn when the attention's alignment score has not improved for this many validations",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return parser
 
@@ -53,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
-    require_positive(parser, args, "max_steps", "max_nonfinite_steps")
+    require_positive(parser, args, "max_steps", "max_nonfinite_steps", "alignment_patience")
     if args.num_workers < 0:
         parser.error(f"--num-workers must be >= 0, got {args.num_workers}")
     try:

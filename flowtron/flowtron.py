@@ -42,6 +42,13 @@ def reverse_order(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
     return torch.where(t < lengths, lengths - 1 - t, max_length - 1 - t + lengths)
 
 
+def rows_in_forward_time(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """x (B, T, ...) per frame in a backward flow's processing order (its attention, log-probabilities)
+    -> the same rows in forward time; padding stays at the end. reverse_order is its own inverse."""
+    order = reverse_order(lengths, x.size(1)).T  # (B, T)
+    return x.gather(1, order.reshape(*order.shape, *[1] * (x.dim() - 2)).expand_as(x))
+
+
 def _take_frames(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     """x (T, B, C) reordered along time per utterance by order (T, B)."""
     return x.gather(0, order[..., None].expand(-1, -1, x.size(2)))

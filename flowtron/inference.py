@@ -17,7 +17,8 @@ filelist, whose speaker field then overrides `-i`); `-i` stays the original's sp
 split at sentence, clause and word boundaries (`--max-chars`). Output `-o`: a folder (the original's
 `results/`) or a .wav for one utterance: `<stem>.wav` (16-bit; `sid<ID>_sigma<S>` for `-t`, as the
 original names it), `<stem>.png` (mel and the attention of every flow), `timings.json`, `synthesis.json`
-(frames, seconds, whether the gate fired). Existing WAVs are replaced only with --force.
+(frames, seconds, whether the gate fired, whether the attention reached the last symbol). Existing WAVs
+are replaced only with --force.
 
 Vocoder: `-w/--vocoder`, a TorchScript file mel (B, n_mel, T) -> audio, e.g. what
 `tacotron2_waveglow_ngc/export_vocoder.py` writes from NVIDIA's waveglow_256channels_universal_v5.pt (the
@@ -177,6 +178,7 @@ def synthesise_all(args: argparse.Namespace) -> dict[str, float]:
             "speaker": speaker,
             "pieces": len(results),
             "gate_fired": all(r.gate_fired for r in results),
+            "attention_reached_end": all(r.attention_reached_end for r in results),
         }
     if len(targets) > 1 or Path(args.output).suffix.lower() != ".wav":
         write_reports(args.output, timings, report)

@@ -95,6 +95,13 @@ class Synthesis(NamedTuple):
     gate_fired: bool
     seconds: float
 
+    @property
+    def attention_reached_end(self) -> bool:
+        """The forward flow (run last) attends to the last symbol at its last frame: the text was read
+        to the end, whether or not the gate stopped it there."""
+        attention = self.attentions[-1]
+        return bool(int(attention[-1].argmax()) == attention.shape[1] - 1)
+
 
 @dataclass
 class Synthesizer:

@@ -55,26 +55,23 @@ from filelists.parse import FilelistError
 from .arguments import config_from_args, parse_args
 from .checkpoints import (
     LAST,
-    load_state_dict_checked,
-    read_checkpoint,
     read_checkpoint_file,
-    read_state_dict,
-    resume_position,
     save_training_checkpoint,
     training_checkpoint,
     training_checkpoint_path,
 )
 from .config import ConfigError, FlowtronConfig
 from .data import Batch, Data, DataError, check_data, collate
-from .flowtron import Flowtron
+from .flowtron import Flowtron, rows_in_forward_time
 from .infra import (
-    CheckpointError,
+    AlignmentWatch,
     Distributed,
     GuardedStep,
     Position,
     Precision,
     RunLog,
     UserError,
+    alignment_health,
     all_reduce_sum,
     cpu_workers,
     epoch_batches,
@@ -86,13 +83,13 @@ from .infra import (
     rng_untouched,
     run_main,
     seed_everything,
-    set_learning_rate,
     setup_distributed,
     teardown_distributed,
     wrap_for_training,
 )
 from .losses import FlowtronLoss
 from .plots import attention_image, gate_image
+from .starting_point import freeze_all_but, start_position
 
 RUN_FOLDER_MARKERS = ("model_*", "log.jsonl")
 LOSS_NAMES = ("loss", "loss_nll", "loss_gate", "loss_ctc")
@@ -176,82 +173,6 @@ def make_optimizer(model: Flowtron, config: FlowtronConfig) -> torch.optim.Optim
     )
 
 
-def freeze_all_but(model: Flowtron, finetune_layers: list) -> None:
-    """finetune_layers: the only parameters trained (exact names); unknown names are an error."""
-    if not finetune_layers:
-        return
-    names = dict(model.named_parameters())
-    unknown = [name for name in finetune_layers if name not in names]
-    if unknown:
-        raise ConfigError(f"train_config.finetune_layers: no parameters named {unknown}")
-    for name, parameter in names.items():
-        parameter.requires_grad = name in finetune_layers
-
-
-def start_position(run: Run, model: Flowtron, optimizer, precision: Precision) -> Position:
-    """Where training starts: our checkpoint (--resume: exactly), train_config.checkpoint_path (weights,
-    optimizer and iteration where the file has them), a warm start, or scratch."""
-    train = run.config.train_config
-    if run.checkpoint is not None:
-        load_state_dict_checked(model, run.checkpoint["state_dict"], "model_last")
-        optimizer.load_state_dict(run.checkpoint["optimizer"])
-        if run.checkpoint.get("scaler"):
-            precision.scaler.load_state_dict(run.checkpoint["scaler"])
-        set_learning_rate(optimizer, train.learning_rate)  # the original overwrites it at every start
-        return resume_position(run.checkpoint)
-    position = Position()
-    if train.warmstart_checkpoint_path:
-        warm_start(model, train.warmstart_checkpoint_path, train.include_layers)
-    if train.checkpoint_path:
-        position = load_checkpoint(model, optimizer, train.checkpoint_path, train.ignore_layers)
-        set_learning_rate(optimizer, train.learning_rate)
-    return position
-
-
-def load_checkpoint(model: Flowtron, optimizer, path: str, ignore_layers: list) -> Position:
-    """The original's `load_checkpoint`, without its KeyErrors: weights (ignore_layers keep their fresh
-    initialisation), the optimizer when the file has one and nothing is ignored, and the iteration."""
-    loaded = read_checkpoint(path)
-    state = model.state_dict()
-    state.update({k: v for k, v in loaded.state_dict.items() if k not in set(ignore_layers)})
-    load_state_dict_checked(model, state, path)
-    if not ignore_layers and isinstance(loaded.checkpoint.get("optimizer"), dict):
-        try:
-            optimizer.load_state_dict(loaded.checkpoint["optimizer"])
-        except (ValueError, KeyError, RuntimeError) as error:
-            print(f"{path}: optimizer state not loaded ({error}); starting it afresh", file=sys.stderr)
-    iteration = loaded.checkpoint.get("iteration")
-    if not isinstance(iteration, int):
-        return Position()
-    # The original's files count the step just taken from 0; ours count steps taken.
-    return Position(iteration=iteration if loaded.source_format == "ours" else iteration + 1)
-
-
-def warm_start(model: Flowtron, path: str, include_layers: list) -> None:
-    """Weights whose names contain one of include_layers (all when empty) and fit the model; a
-    mismatched embedding or speaker table (another symbol set or speaker count, a Tacotron 2 checkpoint)
-    is dropped, any other mismatch is an error."""
-    loaded = read_state_dict(path)
-    own = model.state_dict()
-    chosen = {
-        k: v
-        for k, v in loaded.items()
-        if k in own and (not include_layers or any(s in k for s in include_layers))
-    }
-    dropped = [
-        k
-        for k in ("embedding.weight", "speaker_embedding.weight")
-        if k in chosen and chosen[k].shape != own[k].shape
-    ]
-    for key in dropped:
-        del chosen[key]
-    if not chosen:
-        raise CheckpointError(f"warmstart_checkpoint_path {path}: no weight fits this model")
-    own.update(chosen)
-    load_state_dict_checked(model, own, path)
-    print(f"warm start from {path}: {len(chosen)} tensors; dropped (shape) {dropped}", file=sys.stderr)
-
-
 def use_amp(args: argparse.Namespace, config: FlowtronConfig, device: torch.device) -> bool:
     return args.amp or (config.train_config.fp16_run and device.type == "cuda")
 
@@ -283,24 +204,43 @@ def train_step(
 def validate(
     model, loader, criterion, ddp: Distributed, precision: Precision, apply_ctc: bool, weight: float
 ):
-    """Mean validation losses over all batches of all ranks, in eval mode, and the pictures of the first
-    utterance of the first batch (attention per flow, gate), as the original logs them."""
+    """Mean validation losses and attention health over all batches of all ranks, in eval mode, and the
+    pictures of the first utterance of the first batch (attention per flow, gate), as the original logs
+    them."""
     model.eval()
-    sums, n_batches, images = torch.zeros(len(LOSS_NAMES), dtype=torch.float64, device=ddp.device), 0, {}
+    sums, n_batches, images = {}, 0, {}
     for batch in loader:
         batch = batch.to(ddp.device)
         with precision.autocast():
             terms, output = losses(model, batch, criterion, apply_ctc, weight)
-        sums += torch.stack([terms[name].double() for name in LOSS_NAMES])
+        measured = {f"validation/{name}": float(terms[name]) for name in LOSS_NAMES}
+        for name, value in (measured | attention_health(output, batch)).items():
+            sums[name] = sums.get(name, 0.0) + value
         n_batches += 1
         if n_batches == 1 and ddp.is_main:
             images = validation_images(batch, output)
-    totals = all_reduce_sum(torch.cat([sums, torch.tensor([n_batches], device=ddp.device)]), ddp)
+    names = sorted(sums)  # the same names on every rank: they follow from the model config
+    packed = torch.tensor(
+        [sums[name] for name in names] + [n_batches], dtype=torch.float64, device=ddp.device
+    )
+    totals = all_reduce_sum(packed, ddp).tolist()
     model.train()
-    return {
-        f"validation/{name}": float(totals[i] / max(float(totals[-1]), 1.0))
-        for i, name in enumerate(LOSS_NAMES)
-    }, images
+    return {name: total / max(totals[-1], 1.0) for name, total in zip(names, totals)}, images
+
+
+def attention_health(output, batch: Batch) -> dict[str, float]:
+    """infra.alignment_health of each flow's teacher-forced attention (a backward flow's rows put back in
+    forward time): `alignment/<name>` averaged over the flows, `alignment/flow<k>/<name>` per flow when
+    there are several."""
+    per_flow = []
+    for index, attention in enumerate(output.attns):
+        if index % 2 == 1:
+            attention = rows_in_forward_time(attention, batch.out_lens)
+        per_flow.append(alignment_health(attention, batch.in_lens, batch.out_lens))
+    values = {f"alignment/{name}": sum(h[name] for h in per_flow) / len(per_flow) for name in per_flow[0]}
+    if len(per_flow) > 1:
+        values |= {f"alignment/flow{k}/{name}": v for k, h in enumerate(per_flow) for name, v in h.items()}
+    return values
 
 
 def validation_images(batch: Batch, output) -> dict:
@@ -342,16 +282,24 @@ def log_step(
     progress.set_postfix(loss=f"{terms['loss']:.4f}", grad_norm=f"{result.grad_norm:.2f}")
 
 
-def log_validation(log: RunLog, position: Position, values: dict, images: dict) -> None:
+def log_validation(
+    log: RunLog, position: Position, values: dict, images: dict, watch: AlignmentWatch
+) -> None:
     log.record(position.iteration, {"epoch": position.epoch, **values})
     log.scalars(values, position.iteration)
     for tag, image in images.items():
         log.image(tag, image, position.iteration)
+    warning = watch.update(values["alignment/score"])
+    if warning:
+        log.record(position.iteration, {"alignment_warning": warning})
     if log.enabled:
         tqdm.write(
-            f"iteration {position.iteration}: validation loss {values['validation/loss']:.5f}",
+            f"iteration {position.iteration}: validation loss {values['validation/loss']:.5f}, "
+            f"alignment score {values['alignment/score']:.3f}",
             file=sys.stderr,
         )
+        if warning:
+            tqdm.write(f"warning: {warning}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -379,7 +327,7 @@ def train(args: argparse.Namespace) -> Flowtron:
         freeze_all_but(model, train_config.finetune_layers)
         optimizer = make_optimizer(model, config)
         precision = Precision(ddp.device, use_amp(args, config, ddp.device))
-        position = start_position(run, model, optimizer, precision)
+        position = start_position(run.checkpoint, train_config, model, optimizer, precision)
         training_model = wrap_for_training(model, ddp)
         data = build_data(config, args, ddp)
         if run.checkpoint is not None:  # last: building the model and data above drew from the RNG
@@ -401,6 +349,7 @@ def train(args: argparse.Namespace) -> Flowtron:
             )
 
         saved_at, started, done = position.iteration, time.perf_counter(), False
+        watch = AlignmentWatch(args.alignment_patience)
         done = args.max_steps is not None and position.iteration >= args.max_steps
         while not done and position.epoch < train_config.epochs:
             data.train_set.set_epoch(position.epoch)
@@ -456,7 +405,7 @@ def train(args: argparse.Namespace) -> Flowtron:
                             apply_ctc,
                             train_config.ctc_loss_weight,
                         )
-                    log_validation(log, position, values, images)
+                    log_validation(log, position, values, images, watch)
                     save(run, model, optimizer, precision, position, data.train_set.speaker_ids, args, ddp)
                     saved_at = position.iteration
                 if done:

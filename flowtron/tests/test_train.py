@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ from filelists.synthetic import make_synthetic_corpus, write_synthetic_corpus
 from flowtron import inference, train
 from flowtron.checkpoints import read_checkpoint_file
 from flowtron.config import ConfigError, FlowtronConfig, load_config
-from flowtron.flowtron import Flowtron
+from flowtron.flowtron import Flowtron, rows_in_forward_time
+from flowtron.infra import read_log
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -224,6 +226,26 @@ def test_bf16_step_on_cpu(corpus, tmp_path):
     assert len(losses) == 1 and losses[0] is not None
 
 
+def test_attention_health_reads_a_backward_flow_in_forward_time():
+    """A clean diagonal attention scores 1 in the forward flow and, stored in the backward flow's own
+    (reversed) order, scores 1 too once its rows are put back; padding frames are ignored."""
+    in_lens, out_lens = torch.tensor([4, 3]), torch.tensor([8, 6])
+    forward = torch.zeros(2, 8, 4)
+    for row, (n_in, n_out) in enumerate(zip(in_lens.tolist(), out_lens.tolist())):
+        forward[row, torch.arange(n_out), torch.arange(n_out) * n_in // n_out] = 1.0
+    backward = rows_in_forward_time(forward, out_lens)  # the same map turns forward rows into backward
+    assert torch.equal(backward[1, :6], forward[1, :6].flip(0)) and torch.equal(
+        backward[1, 6:], forward[1, 6:]
+    )
+    output = SimpleNamespace(attns=[forward, backward])
+    batch = SimpleNamespace(in_lens=in_lens, out_lens=out_lens)
+    health = train.attention_health(output, batch)
+    assert health["alignment/score"] == 1.0 and health["alignment/flow1/score"] == 1.0, health
+    # forward rows taken for a backward flow's: reordered, they run backwards (every other step down)
+    misread = train.attention_health(SimpleNamespace(attns=[forward, forward]), batch)
+    assert misread["alignment/flow1/monotonic"] < 0.6 and misread["alignment/score"] < 0.8, misread
+
+
 def test_end_to_end_two_speakers_with_tensorboard_images(corpus, tmp_path, capsys):
     config = write_config(tmp_path, corpus, with_tensorboard=True)
     assert run(config, "--max-steps", "3") == 0
@@ -231,6 +253,12 @@ def test_end_to_end_two_speakers_with_tensorboard_images(corpus, tmp_path, capsy
     assert events and events[0].stat().st_size > 10_000  # scalars and the attention / gate images
     checkpoint = tmp_path / "run" / "model_last"
     assert read_checkpoint_file(checkpoint)["speaker_ids"] == {11: 0, 3: 1}  # "11" sorts before "3"
+    validation = [
+        r["data"] for r in read_log(tmp_path / "run" / "log.jsonl") if "validation/loss" in r["data"]
+    ]
+    names = ("focus", "monotonic", "coverage", "score", "duration_spread")
+    assert validation and 0 <= validation[-1]["alignment/score"] <= 1, validation
+    assert {f"alignment/flow{k}/{name}" for k in (0, 1) for name in names} < set(validation[-1])
     out = tmp_path / "wavs"
     for speaker in ("3", "11"):
         argv = [
@@ -252,6 +280,7 @@ def test_end_to_end_two_speakers_with_tensorboard_images(corpus, tmp_path, capsy
         ]
         assert inference.main(argv) == 0, capsys.readouterr().err
     report = json.loads((out / "synthesis.json").read_text())
+    assert {"gate_fired", "attention_reached_end"} <= set(report["sid11_sigma0.5"])
     assert report["sid11_sigma0.5"]["frames"] <= 30 and (out / "sid3_sigma0.5_attnlayer1.png").is_file()
     bad = [
         "-c",
