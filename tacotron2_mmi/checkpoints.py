@@ -298,6 +298,14 @@ def read_training_checkpoint(path: str | Path, map_location: str | torch.device 
     return checkpoint
 
 
+def load_optimizer_state(optimizer: torch.optim.Optimizer, checkpoint: dict, where: str) -> None:
+    """The checkpoint's optimizer state; CheckpointError naming the file when it belongs to another model."""
+    try:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    except (ValueError, KeyError) as error:
+        raise CheckpointError(f"{where}: its optimizer state does not fit: {error}") from None
+
+
 def resume_position(checkpoint: dict, batches_per_epoch: int) -> Position:
     """Where training continues. The original's checkpoints hold only the iteration: the epoch is then
     iteration // batches per epoch and the next epoch starts from its first batch, as the original does."""

@@ -27,6 +27,7 @@ from shared_text.front_ends import FrontEnd, front_end
 
 from .audio import TacotronSTFT
 from .hparams import HParams
+from .infra import UserError
 
 
 class DataError(ValueError):
@@ -67,6 +68,18 @@ def check_data(
         read_samples=read_samples,
         progress=progress,
     )
+
+
+def require_default_filelists(hparams: HParams) -> None:
+    """UserError naming the flags to pass when a filelist is still hparams.py's default (NVIDIA's LJ Speech
+    list, relative to the working directory) and is not there."""
+    defaults = (HParams.training_files, HParams.validation_files)
+    for filelist in (hparams.training_files, hparams.validation_files):
+        if filelist in defaults and not Path(filelist).is_file():
+            raise UserError(
+                f"{filelist} (the hparams.py default, NVIDIA's LJ Speech list) not found: pass "
+                "--training-files and --validation-files (LJ Speech lists: python -m filelists.ljspeech)"
+            )
 
 
 def mel_stft(hparams: HParams) -> TacotronSTFT:

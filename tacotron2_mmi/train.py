@@ -52,6 +52,7 @@ from .arguments import hparams_from_args, parse_args
 from .checkpoints import (
     LAST,
     hparams_from_state_dict,
+    load_optimizer_state,
     load_state_dict_checked,
     read_training_checkpoint,
     resume_position,
@@ -60,13 +61,12 @@ from .checkpoints import (
     training_checkpoint_path,
     warm_start,
 )
-from .data import DataError, TextMelDataset, check_data, collate_text_mel
+from .data import DataError, TextMelDataset, check_data, collate_text_mel, require_default_filelists
 from .global_mean import global_mean_of_run
 from .gradient_adaptive_factor import GradientAdaptiveFactor, adaptive_loss, batchnorm_conv_biases
 from .hparams import HParams
 from .infra import (
     AlignmentWatch,
-    CheckpointError,
     Distributed,
     GuardedStep,
     Position,
@@ -129,14 +129,8 @@ def prepare_run(args: argparse.Namespace, ddp: Distributed) -> Run:
     if ddp.is_main:
         resuming = checkpoint is not None or args.resume
         prepare_run_folder(folder, RUN_FOLDER_MARKERS, resuming, args.force, previous_logs=("log.jsonl",))
-    lists = [hparams.training_files, hparams.validation_files]
-    missing_default = [f for f in lists if f in (HParams.training_files, HParams.validation_files)]
-    if any(not Path(filelist).is_file() for filelist in missing_default):
-        raise UserError(
-            f"{missing_default[0]} (the hparams.py default, NVIDIA's LJ Speech list) not found: pass "
-            "--training-files and --validation-files (LJ Speech lists: python -m filelists.ljspeech)"
-        )
-    require_clean(check_data(lists, hparams, args.dataset_path))
+    require_default_filelists(hparams)
+    require_clean(check_data([hparams.training_files, hparams.validation_files], hparams, args.dataset_path))
     mean, source = global_mean_of_run(hparams, folder, args.dataset_path, checkpoint, ddp)
     return Run(hparams, folder, checkpoint, path, mean, source)
 
@@ -188,12 +182,7 @@ def build_trainer(run: Run, args, ddp: Distributed, batches_per_epoch: int):
     position, learning_rate, gaf_value = Position(), hparams.learning_rate, None
     if checkpoint is not None:
         load_state_dict_checked(model, checkpoint["state_dict"], run.checkpoint_path)
-        try:
-            optimizer.load_state_dict(checkpoint["optimizer"])
-        except (ValueError, KeyError) as error:
-            raise CheckpointError(
-                f"{run.checkpoint_path}: its optimizer state does not fit: {error}"
-            ) from None
+        load_optimizer_state(optimizer, checkpoint, run.checkpoint_path)
         if checkpoint.get("scaler"):
             precision.scaler.load_state_dict(checkpoint["scaler"])
         if hparams.use_saved_learning_rate:
@@ -346,11 +335,8 @@ def train(args: argparse.Namespace) -> Tacotron2:
         torch.backends.cudnn.enabled = hparams.cudnn_enabled
         torch.backends.cudnn.benchmark = hparams.cudnn_benchmark
         log = RunLog(run.folder / "log.jsonl", run.folder / args.log_directory, ddp.is_main)
-        log.record(
-            "PARAMETER",
-            {"hparams": hparams.to_dict(), "args": vars(args), "world_size": ddp.world_size},
-            "METADATA",
-        )
+        parameters = {"hparams": hparams.to_dict(), "args": vars(args), "world_size": ddp.world_size}
+        log.record("PARAMETER", parameters, "METADATA")
         data = build_data(hparams, args, ddp)
         batches_per_epoch = len(epoch_batches(data.sampler, 0, hparams.batch_size))
         trainer, position, learning_rate = build_trainer(run, args, ddp, batches_per_epoch)
@@ -374,19 +360,10 @@ def train(args: argparse.Namespace) -> Tacotron2:
             for batch in progress:
                 step_started = time.perf_counter()
                 losses, result = train_step(trainer, batch, position.next_batch, ddp)
-                position = position._replace(
-                    iteration=position.iteration + 1, next_batch=position.next_batch + 1
-                )
-                iteration = position.iteration - 1  # the original's: the index of this update
-                log_step(
-                    log,
-                    progress,
-                    iteration,
-                    losses,
-                    result,
-                    learning_rate,
-                    time.perf_counter() - step_started,
-                )
+                iteration = position.iteration  # the original's: the index of this update
+                position = Position(position.epoch, iteration + 1, position.next_batch + 1)
+                seconds = time.perf_counter() - step_started
+                log_step(log, progress, iteration, losses, result, learning_rate, seconds)
                 trainer.guard.check(f"iteration {iteration}")
 
                 done = args.max_steps is not None and position.iteration >= args.max_steps
