@@ -89,9 +89,16 @@ def sdtw_kl_matrix(z_p, logs_q, m_p, logs_p, exact: bool = False) -> torch.Tenso
 
 
 def kl_loss_dtw(
-    z_p, logs_q, m_p, logs_p, p_mask, q_mask, padding_independent: bool = True, exact_matrix: bool = False,
+    z_p,
+    logs_q,
+    m_p,
+    logs_p,
+    p_mask,
+    q_mask,
+    padding_independent: bool = True,
+    exact_matrix: bool = False,
     backend: str = "cython",
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """KL between a prior of T_p frames and a posterior of T_q frames, aligned by soft-DTW, divided by the
     valid prior frames of the batch. p_mask (B, T_p), q_mask (B, T_q): 1/True on valid frames.
 

@@ -28,10 +28,16 @@ def spectrogram_torch(audio: torch.Tensor, n_fft: int, hop_size: int, win_size: 
     pad = (n_fft - hop_size) // 2
     audio = torch.nn.functional.pad(audio.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
     spec = torch.stft(
-        audio, n_fft, hop_length=hop_size, win_length=win_size,
+        audio,
+        n_fft,
+        hop_length=hop_size,
+        win_length=win_size,
         window=_window(win_size, audio.dtype, audio.device),
-        center=False, normalized=False, onesided=True, return_complex=True,
-    )  # fmt: skip
+        center=False,
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )
     return torch.sqrt(torch.view_as_real(spec).pow(2).sum(-1) + 1e-6)
 
 
