@@ -40,7 +40,7 @@ from .infra import HelpFormatter, UserError, atomic_write, figure_to_image, read
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The same small model for both variants: an eighth of the default widths (0.61M parameters with the MI
-# head, 0.48M without), batch 16; everything else is hparams.py's.
+# head, 0.57M without), batch 16; everything else is hparams.py's.
 SMALL = (
     "symbols_embedding_dim=64,encoder_embedding_dim=64,attention_rnn_dim=128,decoder_rnn_dim=128,prenet_dim=64,"
     "attention_dim=32,attention_location_n_filters=8,attention_location_kernel_size=15,postnet_embedding_dim=64,"
