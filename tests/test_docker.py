@@ -28,6 +28,7 @@ IMAGES = {
     "tts-landmarks:base": ".",
     "tts-landmarks:neural-hmm": "neural_hmm",
     "tts-landmarks:tacotron2-waveglow": "tacotron2_waveglow_ngc",
+    "tts-landmarks:tacotron2-mmi": "tacotron2_mmi",
 }
 
 
