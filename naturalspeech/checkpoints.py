@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 
 from .config import Config, config_from_dict, load_config
-from .infra import CheckpointError, check_finite, load_weights_only, save_atomic
+from .infra import CheckpointError, Position, check_finite, load_weights_only, save_atomic
 from .models import SynthesizerTrn
 
 N_VOCAB = 178  # the VITS symbol table
@@ -134,6 +134,31 @@ def training_state(module, optimizer, scheduler, scaler, epoch: int, learning_ra
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict(),
     }
+
+
+def load_training_state(saved: dict, net, optimizer, scaler, name: str) -> None:
+    """A G or D training checkpoint into its network, optimizer and gradient scaler."""
+    load_state_dict_checked(net, saved["model"], f"{name} checkpoint")
+    optimizer.load_state_dict(saved["optimizer"])
+    if saved.get("scaler"):
+        scaler.load_state_dict(saved["scaler"])
+
+
+def restore_schedule(saved: dict, optimizer, scheduler) -> None:
+    """The learning rates as saved (not recomputed from the epoch: a resume is bit-identical), and the
+    scheduler's state where the file has one (the original's files have none)."""
+    for group, saved_group in zip(optimizer.param_groups, saved["optimizer"]["param_groups"]):
+        group["lr"] = saved_group["lr"]
+    if "scheduler" in saved:
+        scheduler.load_state_dict(saved["scheduler"])
+
+
+def saved_position(generator: dict) -> Position:
+    """Where a G file's run stopped; the original's files record the epoch only."""
+    stored = generator.get("position")
+    if stored:
+        return Position(stored["epoch"], stored["iteration"], stored["next_batch"])
+    return Position(int(generator["iteration"]), 0, 0)
 
 
 def checkpoint_files(folder: str | Path) -> list[tuple[int, bool, Path]]:

@@ -125,3 +125,19 @@ def kl_loss_dtw(
 def mel_loss(y_mel: torch.Tensor, y_hat_mel: torch.Tensor) -> torch.Tensor:
     """L1 between log-mels (unweighted; train.py multiplies by c_mel)."""
     return F.l1_loss(y_mel, y_hat_mel)
+
+
+def kl_terms(out, train) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's L_bwd (the posterior mapped into the prior's space against the prior) and L_fwd (a prior
+    sample mapped into z space against the posterior), times c_kl and c_kl_fwd of `train`
+    (config.TrainConfig): frame-aligned, or through soft-DTW when the prior has its own frames (use_sdtw).
+    out: models.GeneratorOutput."""
+    q_mask = out.z_mask.squeeze(1)
+    if train.use_sdtw:
+        options = dict(padding_independent=train.sdtw_padding_independent, backend=train.soft_dtw_backend)
+        backward = kl_loss_dtw(out.z_p, out.logs_q, out.m_p, out.logs_p, out.p_mask, q_mask, **options)
+        forward = kl_loss_dtw(out.z_q, out.logs_p, out.m_q, out.logs_q, q_mask, out.p_mask, **options)
+    else:
+        backward = kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.z_mask)
+        forward = kl_loss(out.z_q, out.logs_p, out.m_q, out.logs_q, out.p_mask.unsqueeze(1))
+    return backward * train.c_kl, forward * train.c_kl_fwd

@@ -51,3 +51,17 @@ def mel_spectrogram_torch(audio, n_fft, num_mels, sampling_rate, hop_size, win_s
     """(B, S) -> natural-log mel (B, num_mels, S // hop)."""
     spec = spectrogram_torch(audio, n_fft, hop_size, win_size)
     return spec_to_mel_torch(spec, n_fft, num_mels, sampling_rate, fmin, fmax)
+
+
+def mel_of_spectrogram(spec: torch.Tensor, data) -> torch.Tensor:
+    """The mel-loss target: log-mel (B, n_mel_channels, T) of a linear spectrogram, with the settings of
+    `data` (config.DataConfig)."""
+    return spec_to_mel_torch(
+        spec, data.filter_length, data.n_mel_channels, data.sampling_rate, data.mel_fmin, data.mel_fmax
+    )
+
+
+def mel_of_audio(audio: torch.Tensor, data) -> torch.Tensor:
+    """Log-mel (B, n_mel_channels, S // hop) of audio (B, S), with the settings of `data`."""
+    spec = spectrogram_torch(audio, data.filter_length, data.hop_length, data.win_length)
+    return mel_of_spectrogram(spec, data)

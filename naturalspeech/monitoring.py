@@ -10,7 +10,7 @@ from filelists.audio import write_wav
 
 from .config import Config
 from .infra import Position, RunLog, plot_matrix
-from .mel_processing import mel_spectrogram_torch
+from .mel_processing import mel_of_audio
 
 
 @torch.no_grad()
@@ -35,16 +35,7 @@ def evaluate(run, net_g, val_set, log: RunLog, position: Position, device) -> No
         write_wav(folder / f"{number}_gt.wav", item.audio[0].numpy(), config.data.sampling_rate)
         if number == 0:
             log.audio("gen/audio", audio, config.data.sampling_rate, position.iteration)
-            mel = mel_spectrogram_torch(
-                result.audio[:, 0].float(),
-                config.data.filter_length,
-                config.data.n_mel_channels,
-                config.data.sampling_rate,
-                config.data.hop_length,
-                config.data.win_length,
-                config.data.mel_fmin,
-                config.data.mel_fmax,
-            )
+            mel = mel_of_audio(result.audio[:, 0].float(), config.data)
             log.image(
                 "gen/mel", plot_matrix(mel[0].cpu().numpy(), "frames", "mel channel"), position.iteration
             )
@@ -56,42 +47,32 @@ def evaluate(run, net_g, val_set, log: RunLog, position: Position, device) -> No
     )
 
 
-def log_step(log: RunLog, position: Position, step: dict, optimizer, seconds: float, config: Config) -> None:
-    values = {
-        f"loss/g/{name}": value
-        for name, value in step["reduced"].items()
-        if name in ("fm", "mel", "dur", "kl", "kl_fwd", "kl_mas", "gen", "gen_e2e")
-    }
+def log_step(log: RunLog, position: Position, step, optimizer, seconds: float, config: Config) -> None:
+    """Every step to the JSON-lines log; every log_interval steps the original's TensorBoard scalars
+    (the scaled loss terms) and images. step: train.StepResult."""
+    terms = ("fm", "mel", "dur", "kl", "kl_fwd", "kl_mas", "gen", "gen_e2e", "disc", "disc_e2e")
+    values = {f"loss/g/{name}": step.losses[name] for name in terms[:8] if name in step.losses}
+    values.update({f"loss/d/{name}": step.losses[f"loss_{name}"] for name in terms[8:]})
     values.update(
         {
-            "loss/g/total": step["reduced"]["loss_g"],
-            "loss/d/total": step["loss_d"],
+            "loss/g/total": step.losses["loss_g"],
+            "loss/d/total": step.losses["loss_d"],
             "learning_rate": optimizer.param_groups[0]["lr"],
-            "grad_norm_d": step["result_d"].grad_norm,
-            "grad_norm_g": step["result_g"].grad_norm,
+            "grad_norm_d": step.applied.d.grad_norm,
+            "grad_norm_g": step.applied.g.grad_norm,
         }
     )
-    skipped = [name for name in ("result_d", "result_g") if not step[name].applied]
-    log.record(
-        position.iteration,
-        {
-            "epoch": position.epoch,
-            **values,
-            "step_time": seconds,
-            **({"nonfinite_step_skipped": skipped} if skipped else {}),
-        },
-    )
+    skipped = [name for name, result in zip("GD", step.applied) if not result.applied]
+    record = {"epoch": position.epoch, **values, "step_time": seconds}
+    log.record(position.iteration, {**record, **({"nonfinite_step_skipped": skipped} if skipped else {})})
     if log.enabled and position.iteration % config.train.log_interval == 0:
         log.scalars(values, position.iteration)
-        out = step["out"]
+        out = step.out
         images = {
-            "slice/mel_org": step["y_mel"][0],
-            "slice/mel_gen": step["y_hat_mel"][0],
+            "slice/mel_org": step.y_mel[0],
+            "slice/mel_gen": step.y_hat_mel[0],
             **{f"all/W{q}": out.W[0, q].transpose(0, 1) for q in range(min(4, out.W.size(1)))},
         }
         for tag, matrix in images.items():
-            log.image(
-                tag,
-                plot_matrix(matrix.detach().float().cpu().numpy(), "frames", "channel"),
-                position.iteration,
-            )
+            matrix = matrix.detach().float().cpu().numpy()
+            log.image(tag, plot_matrix(matrix, "frames", "channel"), position.iteration)

@@ -32,7 +32,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -50,13 +50,7 @@ from . import checkpoints as ckpt
 from .arguments import config_from_args, parse_args
 from .commons import slice_segments
 from .config import Config
-from .data_utils import (
-    DataError,
-    build_data,
-    check_data,
-    epoch_loader,
-    require_filelists,
-)
+from .data_utils import Batch, DataError, build_data, check_data, epoch_loader, require_filelists
 from .infra import (
     Distributed,
     GuardedStep,
@@ -77,9 +71,9 @@ from .infra import (
     teardown_distributed,
     wrap_for_training,
 )
-from .losses import discriminator_loss, feature_loss, generator_loss, kl_loss, kl_loss_dtw, mel_loss
-from .mel_processing import mel_spectrogram_torch, spec_to_mel_torch
-from .models import MultiPeriodDiscriminator
+from .losses import discriminator_loss, feature_loss, generator_loss, kl_loss, kl_terms, mel_loss
+from .mel_processing import mel_of_audio, mel_of_spectrogram
+from .models import GeneratorOutput, MultiPeriodDiscriminator
 from .monitoring import evaluate, log_step
 from .optimizers import make_adamw, make_scheduler
 
@@ -100,35 +94,26 @@ class Run(NamedTuple):
 
 
 def prepare_run(args: argparse.Namespace, ddp: Distributed) -> Run:
+    """The checkpoints to resume from, the configuration (a resumed run's stored one, the command line on
+    top), the claimed run folder, and every line of both filelists checked."""
     folder = Path(args.output_dir) / args.model
     point = None
     if args.resume or args.legacy_resume:
-        point = (
-            ckpt.legacy_resume_checkpoints(folder)
-            if args.legacy_resume
-            else ckpt.resume_checkpoints(folder, args.warmup)
-        )
+        choose = ckpt.legacy_resume_checkpoints if args.legacy_resume else ckpt.resume_checkpoints
+        point = choose(folder) if args.legacy_resume else choose(folder, args.warmup)
         if point is None and ddp.is_main:
             print(f"--resume: no checkpoint in {folder} yet; starting a new run", file=sys.stderr)
-    generator = discriminator = None
+    generator = discriminator = stored = None
     if point is not None:
-        generator, discriminator = (
-            ckpt.read_checkpoint(point.generator),
-            ckpt.read_checkpoint(point.discriminator),
-        )
-    stored = ckpt.config_of(generator, point.generator, None) if generator and "config" in generator else None
-    stored_config = config_from_args(args, stored)
-    config = config_from_args(args, stored)
+        generator, discriminator = map(ckpt.read_checkpoint, point)
+        if "config" in generator:
+            stored = ckpt.config_of(generator, point.generator, None)
+    stored_config, config = config_from_args(args, stored), config_from_args(args, stored)
     if args.warmup:  # the original's warm-up: given durations, the forward KL off
         config.train.use_gt_duration, config.train.c_kl_fwd = True, 0.0
     if ddp.is_main:
-        prepare_run_folder(
-            folder,
-            RUN_FOLDER_MARKERS,
-            point is not None or args.resume,
-            args.force,
-            previous_logs=("log.jsonl",),
-        )
+        resuming = point is not None or args.resume
+        prepare_run_folder(folder, RUN_FOLDER_MARKERS, resuming, args.force, previous_logs=("log.jsonl",))
         atomic_write(folder / "config.json", lambda stream: stream.write(stored_config.dumps().encode()))
     require_filelists(config)
     durations_dir = None if config.train.use_mas else config.data.durations_dir
@@ -151,61 +136,113 @@ class Nets(NamedTuple):
     d_train: torch.nn.Module
 
 
-def build_training(run: Run, args, ddp: Distributed):
-    """Networks, optimizers, schedulers, precisions, the position to start from, and the run (without
-    its checkpoints when --legacy-resume restarted)."""
+class Pair(NamedTuple):
+    """One for the generator, one for the discriminator (optimizers, schedulers, precisions, guards)."""
+
+    g: Any
+    d: Any
+
+
+class Training(NamedTuple):
+    run: Run  # without its checkpoints when --legacy-resume restarted
+    nets: Nets
+    optimizers: Pair  # AdamW
+    schedulers: Pair  # ExponentialLR, stepped per epoch
+    precisions: Pair  # autocast and a GradScaler each
+    guards: Pair  # infra.GuardedStep: a non-finite loss or gradient skips that network's update
+
+
+def build_training(run: Run, args, ddp: Distributed) -> tuple[Training, Position]:
+    """Networks, optimizers, schedulers, precisions and guards, and the position to start from."""
     config = run.config
     seed_everything(config.train.seed)  # the same weights on every rank (DDP broadcasts rank 0's anyway)
     net_g = ckpt.build_generator(config, bank=False, device=ddp.device)
     net_d = MultiPeriodDiscriminator(**config.models.get("discriminator", {})).to(ddp.device)
-    optim_g, optim_d = make_adamw(net_g.parameters(), config), make_adamw(net_d.parameters(), config)
+    optimizers = Pair(make_adamw(net_g.parameters(), config), make_adamw(net_d.parameters(), config))
     if run.stage == "main":  # the bank's own parameter group, as the original adds it
         net_g.attach_memory_bank()
-        optim_g.add_param_group({"params": list(net_g.memory_bank.parameters())})
+        optimizers.g.add_param_group({"params": list(net_g.memory_bank.parameters())})
     seed_everything(config.train.seed + ddp.rank)  # dropout and noise differ between ranks
     enabled = args.amp or (config.train.fp16_run and ddp.device.type == "cuda")
-    precisions = Precision(ddp.device, enabled), Precision(ddp.device, enabled)  # one scaler each: G, D
-    position = Position()
+    precisions = Pair(Precision(ddp.device, enabled), Precision(ddp.device, enabled))
+    run, position = restore(run, Pair(net_g, net_d), optimizers, precisions, args.legacy_resume)
+    schedulers = Pair(*(make_scheduler(opt, config.train.lr_decay, position.epoch) for opt in optimizers))
     if run.generator is not None:
-        try:
-            position = restore(run, net_g, net_d, optim_g, optim_d, precisions)
-        except Exception as error:  # noqa: BLE001 - only with --legacy-resume, which asks for this
-            if not args.legacy_resume:
-                raise
-            ckpt.warn(
-                f"--legacy-resume: loading failed ({error}); starting over from epoch 0, as the original"
-            )
-            run = run._replace(generator=None, discriminator=None)
-    lr_decay = config.train.lr_decay
-    schedulers = [make_scheduler(opt, lr_decay, position.epoch) for opt in (optim_g, optim_d)]
-    if run.generator is not None:
-        for scheduler, optimizer, saved in zip(
-            schedulers, (optim_g, optim_d), (run.generator, run.discriminator)
-        ):
-            for group, saved_group in zip(optimizer.param_groups, saved["optimizer"]["param_groups"]):
-                group["lr"] = saved_group["lr"]  # bit-identical resume: not recomputed from the epoch
-            if "scheduler" in saved:
-                scheduler.load_state_dict(saved["scheduler"])
+        for saved, optimizer, scheduler in zip((run.generator, run.discriminator), optimizers, schedulers):
+            ckpt.restore_schedule(saved, optimizer, scheduler)
     nets = Nets(net_g, net_d, wrap_for_training(net_g, ddp), wrap_for_training(net_d, ddp))
-    return run, nets, (optim_g, optim_d), schedulers, precisions, position
+    limit = args.max_nonfinite_steps  # no gradient clipping (math.inf), as the original
+    guards = Pair(*(GuardedStep(*parts, math.inf, limit) for parts in zip(nets[:2], optimizers, precisions)))
+    return Training(run, nets, optimizers, schedulers, precisions, guards), position
 
 
-def restore(run: Run, net_g, net_d, optim_g, optim_d, precisions) -> Position:
-    ckpt.load_state_dict_checked(net_g, run.generator["model"], "generator checkpoint")
-    ckpt.load_state_dict_checked(net_d, run.discriminator["model"], "discriminator checkpoint")
-    optim_g.load_state_dict(run.generator["optimizer"])
-    optim_d.load_state_dict(run.discriminator["optimizer"])
-    for precision, saved in zip(precisions, (run.generator, run.discriminator)):
-        if saved.get("scaler"):
-            precision.scaler.load_state_dict(saved["scaler"])
-    stored = run.generator.get("position")
-    if stored:
-        return Position(stored["epoch"], stored["iteration"], stored["next_batch"])
-    return Position(int(run.generator["iteration"]), 0, 0)  # the original's files: epoch only
+def restore(run: Run, nets: Pair, optimizers: Pair, precisions: Pair, legacy: bool) -> tuple[Run, Position]:
+    """Load the resumed checkpoints into the networks, optimizers and scalers -> (run, position). With
+    --legacy-resume a file that does not load means a silent restart from epoch 0, as in the original."""
+    if run.generator is None:
+        return run, Position()
+    saved = (run.generator, run.discriminator)
+    try:
+        for parts in zip(saved, nets, optimizers, (precision.scaler for precision in precisions), "GD"):
+            ckpt.load_training_state(*parts)
+    except Exception as error:  # noqa: BLE001 - only with --legacy-resume, which asks for this
+        if not legacy:
+            raise
+        ckpt.warn(f"--legacy-resume: loading failed ({error}); starting over from epoch 0, as the original")
+        return run._replace(generator=None, discriminator=None), Position()
+    return run, ckpt.saved_position(run.generator)
 
 
 # ---------------------------------------------------------------------------------------------------
-# One step: discriminator, then generator
+# One step: the discriminator, then the generator
+
+
+class Segments(NamedTuple):
+    """The recordings (B, 1, segment_size) at the two decoded segments."""
+
+    posterior: torch.Tensor  # where the posterior path's audio was decoded
+    e2e: torch.Tensor  # where the end-to-end (prior) path's audio was decoded
+
+
+class StepResult(NamedTuple):
+    losses: dict  # means over ranks: loss_g, loss_d and every named term
+    applied: Pair  # infra.StepResult of each update (applied or skipped, gradient norm)
+    out: GeneratorOutput
+    y_mel: torch.Tensor  # (B, n_mels, segment frames) of the recording
+    y_hat_mel: torch.Tensor  # the same of the generated segment
+
+
+def train_step(nets: Nets, batch: Batch, guards: Pair, precisions: Pair, config: Config, ddp) -> StepResult:
+    """The original's step: the generator's forward pass, the discriminator's update on the detached
+    outputs, then the generator's update against the updated discriminator."""
+    c, hop = config.train, config.data.hop_length
+    batch = batch.to(ddp.device)
+    guards.g.snapshot()
+    with precisions.g.autocast():
+        out = nets.g_train(
+            batch.x, batch.x_lengths, batch.spec, batch.spec_lengths, d=batch.durations,
+            use_gt_duration=c.use_gt_duration,
+        )  # fmt: skip
+        real = Segments(
+            slice_segments(batch.y, out.ids_slice * hop, c.segment_size),
+            slice_segments(batch.y, out.ids_slice_q * hop, c.segment_size),
+        )
+    loss_d, result_d = discriminator_step(nets.d_train, real, out, guards.d, precisions.d, c, ddp)
+    losses, result_g, mels = generator_step(nets.d, real, out, batch, guards.g, precisions.g, config, ddp)
+    return StepResult({**losses, **loss_d}, Pair(result_g, result_d), out, *mels)
+
+
+def discriminator_step(discriminator, real: Segments, out, guard, precision, c, ddp):
+    """LSGAN on (recording, posterior-path audio) plus c_e2e x the same on the end-to-end path."""
+    guard.snapshot()
+    with precision.autocast():
+        scores_real, scores_fake, _, _ = discriminator(real.posterior, out.y_hat.detach())
+        scores_real_e2e, scores_fake_e2e, _, _ = discriminator(real.e2e, out.y_hat_e2e.detach())
+        loss_disc = discriminator_loss(scores_real, scores_fake)[0]
+        loss_disc_e2e = discriminator_loss(scores_real_e2e, scores_fake_e2e)[0] * c.c_e2e
+        loss_d = loss_disc + loss_disc_e2e
+    losses = mean_over_ranks({"loss_d": loss_d, "loss_disc": loss_disc, "loss_disc_e2e": loss_disc_e2e}, ddp)
+    return losses, guard.step(loss_d, losses["loss_d"])
 
 
 @contextlib.contextmanager
@@ -222,62 +259,22 @@ def frozen(module: torch.nn.Module):
             p.requires_grad_(flag)
 
 
-def train_step(nets: Nets, batch, guards, precisions, config: Config, ddp: Distributed) -> dict:
+def generator_step(discriminator, real: Segments, out, batch: Batch, guard, precision, config: Config, ddp):
+    """The generator's loss with the config's multipliers: GAN on both paths, feature matching and mel on
+    the posterior path, duration, the two KL terms (and the alignment KL with use_mas)."""
     c, data = config.train, config.data
-    batch = batch.to(ddp.device)
-    guard_g, guard_d = guards
-    guard_g.snapshot()
-    with precisions[0].autocast():
-        out = nets.g_train(
-            batch.x,
-            batch.x_lengths,
-            batch.spec,
-            batch.spec_lengths,
-            d=batch.durations,
-            use_gt_duration=c.use_gt_duration,
-        )
-        y1 = slice_segments(batch.y, out.ids_slice * data.hop_length, c.segment_size)
-        y2 = slice_segments(batch.y, out.ids_slice_q * data.hop_length, c.segment_size)
-
-    guard_d.snapshot()
-    with precisions[1].autocast():
-        real, fake, _, _ = nets.d_train(y1, out.y_hat.detach())
-        real_e2e, fake_e2e, _, _ = nets.d_train(y2, out.y_hat_e2e.detach())
-        loss_disc = discriminator_loss(real, fake)[0]
-        loss_disc_e2e = discriminator_loss(real_e2e, fake_e2e)[0] * c.c_e2e
-        loss_d = loss_disc + loss_disc_e2e
-    reduced_d = mean_over_ranks({"loss_d": loss_d}, ddp)["loss_d"]
-    result_d = guard_d.step(loss_d, reduced_d)
-
-    with frozen(nets.d) as discriminator, precisions[0].autocast():
+    with frozen(discriminator), precision.autocast():
         with torch.no_grad():
-            _, fmap_r = discriminator.score(y1)
-        fake, fmap_g = discriminator.score(out.y_hat)
-        fake_e2e, _ = discriminator.score(out.y_hat_e2e)
-        frames = c.segment_size // data.hop_length
-        spec_slice = slice_segments(batch.spec, out.ids_slice, frames).float()
-        y_mel = spec_to_mel_torch(
-            spec_slice,
-            data.filter_length,
-            data.n_mel_channels,
-            data.sampling_rate,
-            data.mel_fmin,
-            data.mel_fmax,
-        )
-        y_hat_mel = mel_spectrogram_torch(
-            out.y_hat.squeeze(1).float(),
-            data.filter_length,
-            data.n_mel_channels,
-            data.sampling_rate,
-            data.hop_length,
-            data.win_length,
-            data.mel_fmin,
-            data.mel_fmax,
-        )
+            _, maps_real = discriminator.score(real.posterior)
+        scores_fake, maps_fake = discriminator.score(out.y_hat)
+        scores_fake_e2e, _ = discriminator.score(out.y_hat_e2e)
+        spec_slice = slice_segments(batch.spec, out.ids_slice, c.segment_size // data.hop_length)
+        y_mel = mel_of_spectrogram(spec_slice.float(), data)
+        y_hat_mel = mel_of_audio(out.y_hat.squeeze(1).float(), data)
         terms = {
-            "gen": generator_loss(fake)[0],
-            "gen_e2e": generator_loss(fake_e2e)[0] * c.c_e2e,
-            "fm": feature_loss(fmap_r, fmap_g),
+            "gen": generator_loss(scores_fake)[0],
+            "gen_e2e": generator_loss(scores_fake_e2e)[0] * c.c_e2e,
+            "fm": feature_loss(maps_real, maps_fake),
             "mel": mel_loss(y_mel, y_hat_mel) * c.c_mel,
             "dur": torch.sum(out.l_length.float()) * c.c_dur,
         }
@@ -285,57 +282,35 @@ def train_step(nets: Nets, batch, guards, precisions, config: Config, ddp: Distr
         if out.m_mas is not None:
             terms["kl_mas"] = kl_loss(out.z_p, out.logs_q, out.m_mas, out.logs_mas, out.z_mask) * c.c_kl_mas
         loss_g = sum(terms.values())
-    reduced = mean_over_ranks(
-        {"loss_g": loss_g, **terms, "loss_disc": loss_disc, "loss_disc_e2e": loss_disc_e2e}, ddp
-    )
-    result_g = guard_g.step(loss_g, reduced["loss_g"])
-    return {
-        "reduced": reduced,
-        "loss_d": reduced_d,
-        "result_d": result_d,
-        "result_g": result_g,
-        "out": out,
-        "y_mel": y_mel,
-        "y_hat_mel": y_hat_mel,
-        "spec": batch.spec,
-    }
-
-
-def kl_terms(out, c) -> tuple[torch.Tensor, torch.Tensor]:
-    """The paper's L_bwd (posterior in prior space vs prior) and L_fwd (prior sample mapped to z space vs
-    posterior): frame-aligned, or through soft-DTW when the prior has other frames (use_sdtw)."""
-    q_mask = out.z_mask.squeeze(1)
-    if c.use_sdtw:
-        options = dict(padding_independent=c.sdtw_padding_independent, backend=c.soft_dtw_backend)
-        backward = kl_loss_dtw(out.z_p, out.logs_q, out.m_p, out.logs_p, out.p_mask, q_mask, **options)
-        forward = kl_loss_dtw(out.z_q, out.logs_p, out.m_q, out.logs_q, q_mask, out.p_mask, **options)
-    else:
-        backward = kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.z_mask)
-        forward = kl_loss(out.z_q, out.logs_p, out.m_q, out.logs_q, out.p_mask.unsqueeze(1))
-    return backward * c.c_kl, forward * c.c_kl_fwd
+    losses = mean_over_ranks({"loss_g": loss_g, **terms}, ddp)
+    return losses, guard.step(loss_g, losses["loss_g"]), (y_mel, y_hat_mel)
 
 
 # ---------------------------------------------------------------------------------------------------
-# Checkpoints, evaluation samples, logs
+# Checkpoints
 
 
-def save(run: Run, nets, optimizers, schedulers, precisions, position: Position, ddp: Distributed) -> None:
+def save(training: Training, position: Position, ddp: Distributed) -> None:
+    """G_<epoch>.pth and D_<epoch>.pth (the original's format plus what an exact resume needs)."""
     rng_states = gather_rng_states(ddp)  # a collective: every rank takes part
     if ddp.is_main:
-        lr = run.config.train.learning_rate
-        generator = ckpt.training_state(
-            nets.g, optimizers[0], schedulers[0], precisions[0].scaler, position.epoch, lr
-        )
-        generator.update(
+        run, lr = training.run, training.run.config.train.learning_rate
+        states = [
+            ckpt.training_state(net, optimizer, scheduler, precision.scaler, position.epoch, lr)
+            for net, optimizer, scheduler, precision in zip(
+                (training.nets.g, training.nets.d),
+                training.optimizers,
+                training.schedulers,
+                training.precisions,
+            )
+        ]
+        states[0].update(
             config=run.stored_config.to_dict(),
             stage=run.stage,
             position=position._asdict(),
             rng_states_all=rng_states,
         )
-        discriminator = ckpt.training_state(
-            nets.d, optimizers[1], schedulers[1], precisions[1].scaler, position.epoch, lr
-        )
-        ckpt.save_checkpoints(run.folder, position.epoch, generator, discriminator)
+        ckpt.save_checkpoints(run.folder, position.epoch, *states)
     barrier(ddp)
 
 
@@ -356,24 +331,23 @@ def train(args: argparse.Namespace):
         log.record(
             "PARAMETER", {**config.to_dict(), "args": vars(args), "world_size": ddp.world_size}, "METADATA"
         )
-        run, nets, optimizers, schedulers, precisions, position = build_training(run, args, ddp)
+        training, position = build_training(run, args, ddp)
+        run, nets = training.run, training.nets
         data = build_data(run.config, args.dataset_path, run.durations_dir, ddp)
         if run.generator is not None and run.generator.get("rng_states_all"):
             restore_rng_states(run.generator["rng_states_all"], ddp)  # last: building drew random numbers
-        guards = [
-            GuardedStep(net, opt, prec, math.inf, args.max_nonfinite_steps)
-            for net, opt, prec in zip((nets.g, nets.d), optimizers, precisions)
-        ]
         if ddp.is_main:
+            precision = training.precisions.g.name
             print(
-                f"{run.stage} on {ddp.device} x{ddp.world_size} ({precisions[0].name}) in {run.folder}",
+                f"{run.stage} on {ddp.device} x{ddp.world_size} ({precision}) in {run.folder}",
                 file=sys.stderr,
             )
 
         started, saved_at, done = time.perf_counter(), None, False
         while not done and position.epoch <= c.epochs:
+            # The original saves and evaluates at the start of every eval_interval-th epoch.
             if position.next_batch == 0 and position.epoch % c.eval_interval == 0:
-                save(run, nets, optimizers, schedulers, precisions, position, ddp)
+                save(training, position, ddp)
                 saved_at = position
                 if ddp.is_main:
                     with rng_untouched(ddp.device):
@@ -386,22 +360,23 @@ def train(args: argparse.Namespace):
             )
             for batch in loader:
                 step_started = time.perf_counter()
-                step = train_step(nets, batch, guards, precisions, config, ddp)
+                step = train_step(nets, batch, training.guards, training.precisions, config, ddp)
                 position = position._replace(
                     iteration=position.iteration + 1, next_batch=position.next_batch + 1
                 )
-                log_step(log, position, step, optimizers[0], time.perf_counter() - step_started, config)
-                for guard in guards:
+                seconds = time.perf_counter() - step_started
+                log_step(log, position, step, training.optimizers.g, seconds, config)
+                for guard in training.guards:
                     guard.check(f"step {position.iteration}")
                 if args.max_steps is not None and position.iteration >= args.max_steps:
                     done = True
                     break
             if not done:
-                for scheduler in schedulers:
+                for scheduler in training.schedulers:
                     scheduler.step()
                 position = Position(position.epoch + 1, position.iteration, 0)
         if saved_at != position:  # the warm-up's end, --max-steps, or past the last epoch
-            save(run, nets, optimizers, schedulers, precisions, position, ddp)
+            save(training, position, ddp)
         if ddp.is_main and run.stage == "warmup" and position.epoch >= c.warmup_epochs:
             print(
                 f"warm-up done. Next: python attach_memory_bank.py -c {args.config} --weights_path "
