@@ -29,6 +29,7 @@ IMAGES = {
     "tts-landmarks:neural-hmm": "neural_hmm",
     "tts-landmarks:tacotron2-waveglow": "tacotron2_waveglow_ngc",
     "tts-landmarks:tacotron2-mmi": "tacotron2_mmi",
+    "tts-landmarks:flowtron": "flowtron",
 }
 
 
