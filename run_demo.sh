@@ -19,19 +19,19 @@ out="${DEMO_OUT:-$repo_root/outputs/demo}"
 papers=(tacotron2_waveglow_ngc neural_hmm tacotron2_mmi flowtron naturalspeech)
 mkdir -p "$out"
 
-echo "[demo] demo corpus in $corpus"
-"$py" -m filelists.demo_corpus --output-dir "$corpus" --size "${DEMO_SIZE:-default}"
-
 if [ "${DEMO:-quick}" = speak ]; then
-  for paper in "${papers[@]}"; do
+  for paper in "${papers[@]}"; do  # each recipe builds the corpus it needs
     if [ -f "$paper/recipes/speak.sh" ]; then
       echo "[demo] $paper: speaking recipe ($paper/recipes/speak.sh)"
-      bash "$paper/recipes/speak.sh" "$corpus" "$out/speak/$paper"
+      bash "$paper/recipes/speak.sh" "$out/speak/$paper"
     fi
   done
-  echo "[demo] done: each recipe's report is in $out/speak/<paper>/"
+  echo "[demo] done: each recipe's learning curve is in $out/speak/<paper>/curve/"
   exit 0
 fi
+
+echo "[demo] demo corpus in $corpus"
+"$py" -m filelists.demo_corpus --output-dir "$corpus" --size "${DEMO_SIZE:-default}"
 
 # A few test sentences keep the demo short: every folder synthesizes and scores the same ones.
 test_list="$out/test_sentences.txt"
