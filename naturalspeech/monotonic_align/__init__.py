@@ -42,7 +42,7 @@ def require_extension():
             "naturalspeech's monotonic alignment search is a Cython extension that is not built "
             f"({_IMPORT_ERROR}). Run `bash install.sh` in the repository root (it needs a C compiler and "
             "the Python headers), or choose the pure-PyTorch twin explicitly (backend='torch'; in train.py "
-            '--mas-backend torch, or "mas_backend": "torch" in the config)'
+            '--set train.mas_backend=torch, or "mas_backend": "torch" in the config)'
         )
     return maximum_path_c
 

@@ -49,8 +49,8 @@ def require_extension() -> None:
         raise ExtensionMissingError(
             f"naturalspeech's soft-DTW is a Cython extension that is not built ({_IMPORT_ERROR}). Run "
             "`bash install.sh` in the repository root (it needs a C compiler and the Python headers), or "
-            "choose the pure-PyTorch twin explicitly (backend='torch'; in train.py --soft-dtw-backend "
-            'torch, or "soft_dtw_backend": "torch" in the config)'
+            "choose the pure-PyTorch twin explicitly (backend='torch'; in train.py --set "
+            'train.soft_dtw_backend=torch, or "soft_dtw_backend": "torch" in the config)'
         )
 
 
