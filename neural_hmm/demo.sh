@@ -22,4 +22,4 @@ small="$small,save_model_checkpoint=1000"
 
 "$py" "$repo_root/neural_hmm/synthesis.py" --checkpoint "$work/train/demo/checkpoint_last.ckpt" \
   -i "${DEMO_TEST_LIST:-$corpus/test.txt}" -o "$wav_out" --device cpu --force --max-sampling-time 600 \
-  --griffin-lim-iters 32 --seed 1234
+  --griffin-lim-iters 32 --seed 1234 ${DEMO_VOCODER_FILE:+--vocoder "$DEMO_VOCODER_FILE"}

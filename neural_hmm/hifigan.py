@@ -368,13 +368,22 @@ class Denoiser(nn.Module):
 
     def forward(self, audio: torch.Tensor, strength: float = 0.1) -> torch.Tensor:
         """audio (B, N) -> (B, (N // hop) · hop) float32: |X| − strength · bias, floored at 0, phase kept.
-        (The original returns (B, 1, ...); the channel axis is dropped here.)"""
+        (The original returns (B, 1, ...); the channel axis is dropped here.) Audio shorter than half a
+        window, which the reflect padding cannot take (the original fails there; an untrained model's
+        one-frame output is such), is denoised zero-padded to one window, then cut back."""
+        length = audio.size(-1)
+        short = length <= self.filter_length // 2
+        if short:
+            audio = F.pad(audio, (0, self.filter_length - length))
         spectrum = self.spectrum(audio.float())
         magnitude = torch.clamp(spectrum.abs() - self.bias_spec * strength, min=0.0)
         denoised = torch.polar(magnitude, spectrum.angle())
-        return torch.istft(
+        audio = torch.istft(
             denoised, self.filter_length, self.hop_length, self.win_length, window=self.window, center=True
         )
+        if short:
+            audio = audio[:, : (length // self.hop_length) * self.hop_length]
+        return audio
 
 
 class HiFiGANVocoder(nn.Module):

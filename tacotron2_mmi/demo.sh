@@ -25,4 +25,4 @@ small="$small,postnet_embedding_dim=64,batch_size=4,num_workers=0,iters_per_chec
 
 "$py" "$repo_root/tacotron2_mmi/inference.py" --checkpoint "$work/train/checkpoint_last" \
   -i "${DEMO_TEST_LIST:-$corpus/test.txt}" -o "$wav_out" --device cpu --force \
-  --max-decoder-steps 300 --griffin-lim-iters 16 -bs 10 --seed 1234
+  --max-decoder-steps 300 --griffin-lim-iters 16 -bs 10 --seed 1234 ${DEMO_VOCODER_FILE:+--vocoder "$DEMO_VOCODER_FILE"}

@@ -19,4 +19,4 @@ work="$(dirname "$wav_out")"
 
 "$py" "$repo_root/tacotron2_waveglow_ngc/inference.py" --checkpoint "$work/train/checkpoint_Tacotron2_last.pt" \
   -i "${DEMO_TEST_LIST:-$corpus/test.txt}" -o "$wav_out" --device cpu --force --max-decoder-steps 300 \
-  --griffin-lim-iters 32 --seed 1234
+  --griffin-lim-iters 32 --seed 1234 ${DEMO_VOCODER_FILE:+--vocoder "$DEMO_VOCODER_FILE"}

@@ -90,6 +90,19 @@ def test_the_scripted_vocoder_is_the_original_pipeline(fixture):
     assert audio.shape == (2, case["mel"].shape[-1] * 256)
 
 
+def test_a_few_frames_vocode_without_the_reflect_padding_failure(fixture):
+    """An untrained model can stop after one frame (256 samples): the original denoiser's reflect padding
+    (512) fails on 1 or 2 frames; ours pads to one window and cuts back (3 frames: the original path)."""
+    case = fixture["v1_small"]
+    vocoder = HiFiGANVocoder(generator_of(case), denoising_strength=0.004)
+    with torch.no_grad():
+        for frames in (1, 2, 3):
+            mel = case["mel"][:1, :, :frames]
+            audio, plain = vocoder(mel), vocoder.infer(mel, 0.0)
+            assert audio.shape == plain.shape == (1, frames * 256)
+            assert torch.isfinite(audio).all() and not torch.equal(audio, plain)  # denoised
+
+
 def test_v1_has_the_original_names_and_shapes(fixture):
     # In the published files' order; after folding, torch's remove_weight_norm puts `weight` after `bias`
     # (names and shapes equal, order not).
