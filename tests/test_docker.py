@@ -30,6 +30,7 @@ IMAGES = {
     "tts-landmarks:tacotron2-waveglow": "tacotron2_waveglow_ngc",
     "tts-landmarks:tacotron2-mmi": "tacotron2_mmi",
     "tts-landmarks:flowtron": "flowtron",
+    "tts-landmarks:naturalspeech": "naturalspeech",
 }
 
 
