@@ -11,10 +11,7 @@ inflect version (the parity fixtures were made with inflect 7.6). The two varian
 """
 
 import re
-
-import inflect
-
-_inflect = inflect.engine()
+from functools import cache
 
 _NUMBER_WITH_COMMAS = re.compile(r"([0-9][0-9,]+[0-9])")
 _DECIMAL = re.compile(r"([0-9]+\.[0-9]+)")
@@ -35,9 +32,18 @@ _CLOCK_WITH_MERIDIEM = re.compile(r"(2[0-3]|[01]?[0-9]):?([0-5][0-9])?\s*([AaPp]
 _CLOCK = re.compile(r"(2[0-3]|[01]?[0-9]):([0-5][0-9])?")
 
 
+@cache
+def _engine():
+    # inflect takes seconds to import (typeguard instruments it); only text with digits needs it, so
+    # commands that never meet a number do not pay for it.
+    import inflect
+
+    return inflect.engine()
+
+
 def number_to_words(number: int | str, **inflect_options) -> str:
     """Spell `number` with inflect (e.g. ``andword=''`` to drop "and")."""
-    return _inflect.number_to_words(number, **inflect_options)
+    return _engine().number_to_words(number, **inflect_options)
 
 
 def _without_commas(match: re.Match) -> str:
