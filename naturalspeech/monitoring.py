@@ -49,7 +49,7 @@ def evaluate(run, net_g, val_set, log: RunLog, position: Position, device) -> No
 
 def log_step(log: RunLog, position: Position, step, optimizer, seconds: float, config: Config) -> None:
     """Every step to the JSON-lines log; every log_interval steps the original's TensorBoard scalars
-    (the scaled loss terms) and images. step: train.StepResult."""
+    (the scaled loss terms) and images. step: training_step.StepResult."""
     terms = ("fm", "mel", "dur", "kl", "kl_fwd", "kl_mas", "gen", "gen_e2e", "disc", "disc_e2e")
     values = {f"loss/g/{name}": step.losses[name] for name in terms[:8] if name in step.losses}
     values.update({f"loss/d/{name}": step.losses[f"loss_{name}"] for name in terms[8:]})
