@@ -6,8 +6,8 @@
  * Lane k is table row (first + k) at column j = step - k; its neighbours were all computed at earlier
  * steps, so the four lanes are independent. A lane is "fast" when only its largest term counts in the
  * soft minimum (the two others are more than EXP_SKIP below it): then
- * R = D + (-gamma * (0 + largest)). Fast lanes are written; the bits of the returned mask name them
- * (bit k: lane k), and the caller evaluates the other lanes one by one.
+ * R = D + (-gamma * (0 + largest)). All four lanes are written; the bits of the returned mask name the
+ * fast ones (bit k: lane k), and the caller evaluates the other lanes one by one, over what was written.
  *
  * scaled: rows of -R / gamma (row k of the strip at k * width, row 0 = the row above the strip), and at
  * offset `half` the same rows of -(R + warp) / gamma.
@@ -62,20 +62,19 @@ static inline int ns_soft_dtw_strip4(double *scaled, ptrdiff_t half, ptrdiff_t w
     ns_v2d v0 = d0 + minus_gamma * (zero + m0), v1 = d1 + minus_gamma * (zero + m1);
     ns_v2d s0 = -v0 / gamma2, s1 = -v1 / gamma2;
     ns_v2d w0 = -(v0 + warp2) / gamma2, w1 = -(v1 + warp2) / gamma2;
+    /* Every lane is stored, the slow ones too: the caller recomputes those and overwrites the same places,
+     * and no other lane of this step reads them. Storing unconditionally avoids a branch per lane. */
     double value[4] = {v0[0], v0[1], v1[0], v1[1]};
     double scaled_value[4] = {s0[0], s0[1], s1[0], s1[1]};
     double warped_value[4] = {w0[0], w0[1], w1[0], w1[1]};
-    int fast[4] = {fast0[0] != 0, fast0[1] != 0, fast1[0] != 0, fast1[1] != 0};
     for (k = 0; k < 4; k++) {
-        if (fast[k]) {
-            int j = step - k;
-            double *row = scaled + (k + 1) * width;
-            row[j] = scaled_value[k];
-            row[half + j] = warped_value[k];
-            R[(ptrdiff_t)(first + k) * r_stride + j] = (float)value[k];
-            done |= 1 << k;
-        }
+        int j = step - k;
+        double *row = scaled + (k + 1) * width;
+        row[j] = scaled_value[k];
+        row[half + j] = warped_value[k];
+        R[(ptrdiff_t)(first + k) * r_stride + j] = (float)value[k];
     }
+    done = (fast0[0] != 0) | ((fast0[1] != 0) << 1) | ((fast1[0] != 0) << 2) | ((fast1[1] != 0) << 3);
     return done;
 }
 
