@@ -62,7 +62,7 @@ from .checkpoints import (
 )
 from .config import ConfigError, FlowtronConfig
 from .data import Batch, Data, DataError, check_data, collate
-from .flowtron import Flowtron, rows_in_forward_time
+from .flowtron import Flowtron
 from .infra import (
     AlignmentWatch,
     Distributed,
@@ -71,7 +71,6 @@ from .infra import (
     Precision,
     RunLog,
     UserError,
-    alignment_health,
     all_reduce_sum,
     cpu_workers,
     epoch_batches,
@@ -90,9 +89,9 @@ from .infra import (
 from .losses import FlowtronLoss
 from .plots import attention_image, gate_image
 from .starting_point import freeze_all_but, start_position
+from .training_step import LOSS_NAMES, attention_health, losses, make_optimizer
 
 RUN_FOLDER_MARKERS = ("model_*", "log.jsonl")
-LOSS_NAMES = ("loss", "loss_nll", "loss_gate", "loss_ctc")
 
 # ---------------------------------------------------------------------------------------------------
 # Setting up a run
@@ -160,33 +159,12 @@ def build_data(config: FlowtronConfig, args: argparse.Namespace, ddp: Distribute
     return Loaders(train_set, sampler, val_loader, options)
 
 
-def make_optimizer(model: Flowtron, config: FlowtronConfig) -> torch.optim.Optimizer:
-    """RAdam with decoupled weight decay (what the original's radam.py computes) or torch Adam (L2)."""
-    train = config.train_config
-    if train.optim_algo == "Adam":
-        return torch.optim.Adam(model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
-    return torch.optim.RAdam(
-        model.parameters(),
-        lr=train.learning_rate,
-        weight_decay=train.weight_decay,
-        decoupled_weight_decay=True,
-    )
-
-
 def use_amp(args: argparse.Namespace, config: FlowtronConfig, device: torch.device) -> bool:
     return args.amp or (config.train_config.fp16_run and device.type == "cuda")
 
 
 # ---------------------------------------------------------------------------------------------------
 # One step, validation, checkpoints
-
-
-def losses(model, batch: Batch, criterion: FlowtronLoss, apply_ctc: bool, ctc_weight: float):
-    """One batch -> (dict of the four loss tensors, model output)."""
-    output = model(batch.mel, batch.speaker_ids, batch.text, batch.in_lens, batch.out_lens, batch.attn_prior)
-    terms = criterion(output, batch.gate_target, batch.in_lens, batch.out_lens)
-    total = terms.total(ctc_weight, apply_ctc)
-    return dict(zip(LOSS_NAMES, (total, terms.nll, terms.gate, terms.ctc))), output
 
 
 def train_step(
@@ -226,21 +204,6 @@ def validate(
     totals = all_reduce_sum(packed, ddp).tolist()
     model.train()
     return {name: total / max(totals[-1], 1.0) for name, total in zip(names, totals)}, images
-
-
-def attention_health(output, batch: Batch) -> dict[str, float]:
-    """infra.alignment_health of each flow's teacher-forced attention (a backward flow's rows put back in
-    forward time): `alignment/<name>` averaged over the flows, `alignment/flow<k>/<name>` per flow when
-    there are several."""
-    per_flow = []
-    for index, attention in enumerate(output.attns):
-        if index % 2 == 1:
-            attention = rows_in_forward_time(attention, batch.out_lens)
-        per_flow.append(alignment_health(attention, batch.in_lens, batch.out_lens))
-    values = {f"alignment/{name}": sum(h[name] for h in per_flow) / len(per_flow) for name in per_flow[0]}
-    if len(per_flow) > 1:
-        values |= {f"alignment/flow{k}/{name}": v for k, h in enumerate(per_flow) for name, v in h.items()}
-    return values
 
 
 def validation_images(batch: Batch, output) -> dict:

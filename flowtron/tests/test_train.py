@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from filelists.synthetic import make_synthetic_corpus, write_synthetic_corpus
-from flowtron import inference, train
+from flowtron import inference, train, training_step
 from flowtron.checkpoints import read_checkpoint_file
 from flowtron.config import ConfigError, FlowtronConfig, load_config
 from flowtron.flowtron import Flowtron, rows_in_forward_time
@@ -239,10 +239,10 @@ def test_attention_health_reads_a_backward_flow_in_forward_time():
     )
     output = SimpleNamespace(attns=[forward, backward])
     batch = SimpleNamespace(in_lens=in_lens, out_lens=out_lens)
-    health = train.attention_health(output, batch)
+    health = training_step.attention_health(output, batch)
     assert health["alignment/score"] == 1.0 and health["alignment/flow1/score"] == 1.0, health
     # forward rows taken for a backward flow's: reordered, they run backwards (every other step down)
-    misread = train.attention_health(SimpleNamespace(attns=[forward, forward]), batch)
+    misread = training_step.attention_health(SimpleNamespace(attns=[forward, forward]), batch)
     assert misread["alignment/flow1/monotonic"] < 0.6 and misread["alignment/score"] < 0.8, misread
 
 
