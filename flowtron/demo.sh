@@ -7,7 +7,7 @@
 # corpus's test.txt) with Griffin-Lim (16 iterations) into OUT_WAV_DIR: at most DEMO_FRAMES frames each
 # (default 150, 1.7 s; after 20 steps the gate never fires, so every WAV has all 150), a WAV and PNGs per
 # sentence, timings.json and synthesis.json (frames, whether the gate fired). Reruns start over (--force).
-# Measured: 20 steps and 8 sentences in 57-73 s on 2 cores shared with other jobs (load 2-6).
+# Measured: 20 steps and 8 sentences in 46-57 s on 2 cores shared with other jobs (load 4-5.5).
 set -euo pipefail
 corpus="$1"
 wav_out="$2"
