@@ -13,6 +13,16 @@
 #       TorchScript vocoder file (log-mel -> audio), e.g. tacotron2_waveglow_ngc/export_vocoder.py's WaveGlow
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+vocoder="${DEMO_VOCODER:-griffin-lim}"
+case "$vocoder" in
+  griffin-lim|hifigan-universal|hifigan-ljspeech) ;;
+  *)  # a file, named relative to where the demo was started: checked before anything is installed
+    if [ ! -f "$vocoder" ]; then
+      echo "DEMO_VOCODER=$vocoder: not griffin-lim, hifigan-universal, hifigan-ljspeech or a file" >&2
+      exit 2
+    fi
+    vocoder="$(realpath "$vocoder")" ;;
+esac
 cd "$repo_root"
 
 bash install.sh
@@ -38,20 +48,14 @@ echo "[demo] demo corpus in $corpus"
 
 # One vocoder for every mel model (naturalspeech makes its own audio): Griffin-Lim unless DEMO_VOCODER
 # names a published HiFi-GAN generator or a TorchScript file; each demo.sh reads DEMO_VOCODER_FILE.
-case "${DEMO_VOCODER:-griffin-lim}" in
+case "$vocoder" in
   griffin-lim) ;;
   hifigan-universal|hifigan-ljspeech)
-    export DEMO_VOCODER_FILE="$out/${DEMO_VOCODER}.ts"
+    export DEMO_VOCODER_FILE="$out/$vocoder.ts"
     if [ ! -f "$DEMO_VOCODER_FILE" ]; then
-      "$py" neural_hmm/export_vocoder.py --checkpoint "$DEMO_VOCODER" -o "$DEMO_VOCODER_FILE"
+      "$py" neural_hmm/export_vocoder.py --checkpoint "$vocoder" -o "$DEMO_VOCODER_FILE"
     fi ;;
-  *)
-    if [ ! -f "$DEMO_VOCODER" ]; then
-      echo "DEMO_VOCODER=$DEMO_VOCODER: not griffin-lim, hifigan-universal, hifigan-ljspeech or a file" >&2
-      exit 2
-    fi
-    DEMO_VOCODER_FILE="$(realpath "$DEMO_VOCODER")"
-    export DEMO_VOCODER_FILE ;;
+  *) export DEMO_VOCODER_FILE="$vocoder" ;;
 esac
 
 # A few test sentences keep the demo short: every folder synthesizes and scores the same ones.
