@@ -210,7 +210,6 @@ def import_original(path: str, site: str | None, threads: int):
         raise UserError(f"--original-path {path}: no {missing[0]} there (a heatz123/naturalspeech checkout?)")
     if site and not Path(site).is_dir():
         raise UserError(f"--original-site {site}: no such folder")
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))  # read when numba is imported
     names = ("models.models", "models.losses", "models.soft_dtw", "utils.commons", "utils.mel_processing")
     try:
         original = _import_from(root, (*names, "utils.utils"), ORIGINAL_PACKAGES, site)
@@ -220,6 +219,9 @@ def import_original(path: str, site: str | None, threads: int):
             "`pip install --target SITE numba` and pass --original-site SITE"
         ) from None
     if "numba" in sys.modules:
+        # Limit the threads numba uses, never NUMBA_NUM_THREADS in the environment: numba re-reads it at
+        # every compilation and refuses a value other than the one its thread pool started with, which
+        # broke later librosa.pyin calls in the same process (the test run).
         numba = sys.modules["numba"]
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     import librosa
