@@ -187,6 +187,25 @@ def test_gaf_is_finite_capped_and_its_combined_gradient_is_the_total_gradient():
     assert capped.update(gaf_lib.RawFactor(math.nan, None, 0)) == raw.value / 2
 
 
+def test_batch_one_decoding_layout_changes_rounding_only():
+    """Greedy decoding of one utterance without gradients multiplies by column-major copies of the large
+    step matrices (`Decoder.step_matrices`); with gradients enabled it uses the parameters themselves."""
+    model = tiny_model().eval()
+    matrices = model.decoder.step_matrices()
+    assert matrices.decoder_hh.stride() == (1, matrices.decoder_hh.size(0))
+    assert torch.equal(matrices.decoder_hh, model.decoder.decoder_rnn.weight_hh)
+    text = torch.tensor([text_to_ids(TEXTS[1])[0]])
+    results = []
+    for grad_enabled in (False, True):
+        torch.manual_seed(7)  # the prenet's dropout draws the same masks in both runs
+        with torch.set_grad_enabled(grad_enabled), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Tacotron2: reached max_decoder_steps")
+            results.append(model.infer(text, gate_threshold=2.0))
+    column_major, parameters = results
+    torch.testing.assert_close(column_major.mel_outputs_postnet, parameters.mel_outputs_postnet.detach())
+    torch.testing.assert_close(column_major.alignments, parameters.alignments.detach())
+
+
 def test_batchnorm_conv_biases_are_the_encoder_and_postnet_ones():
     names = gaf_lib.batchnorm_conv_biases(Tacotron2(HParams()))
     assert names == {f"encoder.convolutions.{i}.0.conv.bias" for i in range(3)} | {
