@@ -3,14 +3,18 @@
     python bench.py [--original-path /path/to/bfs18/tacotron2] [--threads 1] [--tiny] [-o bench.json]
 
 Measured, with the same random weights on both sides, one warm-up each, then the median of `--repeats`
-rounds in which every candidate runs once in turn (a load change on a shared machine hits all alike):
+rounds in which every candidate runs once in turn (a load change on a shared machine hits all alike).
+Speed-ups are given twice: the ratio of the two medians, and the median over rounds of the ratio within
+a round (the two sides ran back to back, so a load change between rounds cancels out of it).
 * training steps at the default model size (31.9M parameters), batch `--train-batch-size` (8) x `--tokens`
   (80) symbols x `--frames` (400) frames, lr 1e-3, weight decay 1e-6, clip 1.0, fp32:
     plain     use_mmi=False, drop_frame_rate=0 (NVIDIA's Tacotron 2 with bfs18's output layers);
     mmi       MMI and drop frames, a batch on which the GAF is reused (9 batches in 10);
     mmi_gaf   a batch on which the GAF is renewed (1 in 10): the original runs two extra backward passes
               and then the usual one, ours two in all (gradient_adaptive_factor.py);
-  and the mean MMI step, (9 mmi + mmi_gaf) / 10, against plain: the price of the method.
+  and the mean MMI step, (9 mmi + mmi_gaf) / 10, against plain: the price of the method. Each variant
+  runs in its own rounds against the original; `--overhead` instead runs each side's three variants in
+  the same rounds, so that the overhead is a ratio within rounds too.
 * batch-1 inference: one `--tokens`-symbol utterance forced to `--frames` frames (the gate never fires),
   prenet dropout on, as the original's `inference`.
 The original is imported from `--original-path` (a checkout of bfs18/tacotron2; never part of this
@@ -43,7 +47,7 @@ if __package__ in (None, ""):
 
 from .gradient_adaptive_factor import GradientAdaptiveFactor, adaptive_loss, batchnorm_conv_biases
 from .hparams import HParams
-from .infra import Distributed, GuardedStep, Precision, make_adam
+from .infra import Distributed, GuardedStep, Precision, atomic_write, make_adam
 from .losses import Tacotron2MMILoss
 from .model import Tacotron2
 
@@ -77,6 +81,28 @@ def interleaved(fns: dict, warmup: int, repeats: int) -> dict:
         name: {"seconds": statistics.median(s), "all_seconds": [round(x, 4) for x in s]}
         for name, s in seconds.items()
     }
+
+
+def training_runner(side: str, variant: str, hparams: HParams, state_dict, mean, batch: dict, modules):
+    """One training step of `side` ("ours" or "original") in `variant` (a key of VARIANTS), as a callable."""
+    variant_hparams = hparams.replace(**VARIANTS[variant])
+    torch.manual_seed(2)
+    if side == "ours":
+        model = build_ours(variant_hparams, state_dict, mean)
+        return our_training_step(model, batch, variant == "mmi_gaf")
+    model = build_original(modules, variant_hparams, state_dict, mean)
+    return original_training_step(modules, model, batch, variant == "mmi_gaf")
+
+
+def paired_speedup(original: dict, ours: dict) -> float:
+    """Median over rounds of original seconds / our seconds within the same round."""
+    return statistics.median(o / u for o, u in zip(original["all_seconds"], ours["all_seconds"]))
+
+
+def mean_of_10(mmi: dict, mmi_gaf: dict) -> dict:
+    """The mean step of an MMI run, 9 batches reusing the GAF and 1 renewing it, per round and median."""
+    rounds = [(9 * m + g) / 10 for m, g in zip(mmi["all_seconds"], mmi_gaf["all_seconds"])]
+    return {"seconds": (9 * mmi["seconds"] + mmi_gaf["seconds"]) / 10, "all_seconds": rounds}
 
 
 def synthetic_batch(hparams: HParams, args) -> dict:
@@ -232,8 +258,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-train", dest="train", action="store_false", help="skip the training steps")
     parser.add_argument("--no-infer", dest="infer", action="store_false", help="skip inference")
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="time each side's plain, mmi and mmi_gaf steps in the same rounds (the MMI overhead)",
+    )
     parser.add_argument("-o", "--output", help="JSON file to write (default: print only)")
-    return parser.parse_args(argv)
+    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
+    args = parser.parse_args(argv)
+    if args.output and Path(args.output).exists() and not args.force:
+        parser.error(f"--output {args.output}: exists (use --force to replace it)")
+    return args
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -256,29 +291,31 @@ def run(args: argparse.Namespace) -> dict:
     if args.train:
         batch = synthetic_batch(hparams, args)
         section = {}
-        for variant, changes in VARIANTS.items():
-            variant_hparams = hparams.replace(**changes)
-            torch.manual_seed(2)
+        sides = ["ours"] if modules is None else ["ours", "original"]
+        # Sessions of interleaved rounds: one per variant (ours against the original), or with --overhead
+        # one per side (its three variants against each other).
+        sessions = [[(side, variant) for side in sides] for variant in VARIANTS]
+        if args.overhead:
+            sessions = [[(side, variant) for variant in VARIANTS] for side in sides]
+        for session in sessions:
             runners = {
-                "ours": our_training_step(
-                    build_ours(variant_hparams, state_dict, mean), batch, variant == "mmi_gaf"
-                )
+                f"{side}_{variant}": training_runner(side, variant, hparams, state_dict, mean, batch, modules)
+                for side, variant in session
             }
-            if modules is not None:
-                model = build_original(modules, variant_hparams, state_dict, mean)
-                runners["original"] = original_training_step(modules, model, batch, variant == "mmi_gaf")
-            for name, timing in interleaved(runners, args.warmup, args.repeats).items():
-                section[f"{name}_{variant}"] = timing
-            print(
-                json.dumps({variant: {k: v for k, v in section.items() if k.endswith(variant)}}), flush=True
-            )
-        for side in ("ours", "original"):
-            if f"{side}_plain" in section:
-                mean_mmi = (
-                    9 * section[f"{side}_mmi"]["seconds"] + section[f"{side}_mmi_gaf"]["seconds"]
-                ) / 10
-                section[f"{side}_mmi_mean_of_10"] = {"seconds": mean_mmi}
-                section[f"{side}_mmi_overhead_vs_plain"] = mean_mmi / section[f"{side}_plain"]["seconds"] - 1
+            timings = interleaved(runners, args.warmup, args.repeats)
+            section.update(timings)
+            print(json.dumps(timings), flush=True)
+            del runners  # free the models before the next session
+        for side in sides:
+            mean_mmi = mean_of_10(section[f"{side}_mmi"], section[f"{side}_mmi_gaf"])
+            section[f"{side}_mmi_mean_of_10"] = mean_mmi
+            plain = section[f"{side}_plain"]
+            section[f"{side}_mmi_overhead_vs_plain"] = mean_mmi["seconds"] / plain["seconds"] - 1
+            if args.overhead:  # the three variants ran in the same rounds: the overhead round by round
+                section[f"{side}_mmi_overhead_vs_plain_paired"] = (
+                    statistics.median(m / p for m, p in zip(mean_mmi["all_seconds"], plain["all_seconds"]))
+                    - 1
+                )
         report["training_step"] = section
     if args.infer:
         torch.manual_seed(3)
@@ -296,21 +333,30 @@ def run(args: argparse.Namespace) -> dict:
         report["inference_batch1"] = timings
         print(json.dumps({"inference_batch1": timings}), flush=True)
     if modules is not None:
-        speedups = {}
+        pairs = {}
         steps = report.get("training_step", {})
         for key, entry in steps.items():
             other = steps.get(key.replace("ours_", "original_"))
             if key.startswith("ours_") and isinstance(entry, dict) and other is not None:
-                speedups[f"training_{key[5:]}"] = other["seconds"] / entry["seconds"]
+                pairs[f"training_{key[5:]}"] = (other, entry)
         if "inference_batch1" in report:
-            timings = report["inference_batch1"]
-            speedups["inference_batch1"] = timings["original"]["seconds"] / timings["ours"]["seconds"]
-        report["speedup_vs_original"] = speedups
-        print(json.dumps({"speedup_vs_original (original seconds / ours)": speedups}, indent=1))
+            pairs["inference_batch1"] = (
+                report["inference_batch1"]["original"],
+                report["inference_batch1"]["ours"],
+            )
+        report["speedup_vs_original"] = {name: o["seconds"] / u["seconds"] for name, (o, u) in pairs.items()}
+        # Rounds pair up only within a session: with --overhead, ours and the original ran in separate ones.
+        report["speedup_vs_original_paired"] = {
+            name: paired_speedup(o, u)
+            for name, (o, u) in pairs.items()
+            if not (args.overhead and name.startswith("training_"))
+        }
+        for key in ("speedup_vs_original", "speedup_vs_original_paired"):
+            print(json.dumps({f"{key} (original seconds / ours)": report[key]}, indent=1))
     report["load_average_end"] = list(os.getloadavg())
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        text = json.dumps(report, indent=1) + "\n"
+        atomic_write(args.output, lambda stream: stream.write(text.encode()))
     return report
 
 

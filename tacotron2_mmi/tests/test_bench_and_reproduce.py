@@ -22,6 +22,18 @@ def test_bench_runs_tiny_without_the_original(tmp_path):
     assert all(steps[k]["seconds"] > 0 for k in ("ours_plain", "ours_mmi", "ours_mmi_gaf"))
     assert math.isfinite(steps["ours_mmi_overhead_vs_plain"])
     assert report["inference_batch1"]["ours"]["frames_per_sec"] > 0 and "speedup_vs_original" not in report
+    with pytest.raises(SystemExit):  # an existing report is replaced only with --force
+        bench.parse_args(["--tiny", "-o", str(out)])
+    assert bench.parse_args(["--tiny", "-o", str(out), "--force"]).force
+    # --overhead: the three variants in the same rounds, so the overhead is also taken round by round.
+    assert (
+        bench.main([*argv[:-2], "--repeats", "2", "--no-infer", "--overhead", "-o", str(out), "--force"]) == 0
+    )
+    steps = json.loads(out.read_text())["training_step"]
+    assert (
+        math.isfinite(steps["ours_mmi_overhead_vs_plain_paired"])
+        and len(steps["ours_plain"]["all_seconds"]) == 2
+    )
 
 
 def health(focus, monotonic, coverage):
