@@ -202,6 +202,9 @@ def plot(results: dict, path: Path) -> None:
     figure = Figure(figsize=(12, 4))
     axes = figure.subplots(1, 3)
     colours = {"plain": "tab:blue", "mmi": "tab:red"}
+    # One colour per variant, one line style per seed, so the two variants of a seed can be paired.
+    seeds = sorted({run["seed"] for run in results["runs"].values()})
+    styles = dict(zip(seeds, ["-", "--", ":", "-."] * (len(seeds) // 4 + 1)))
     for run in results["runs"].values():
         steps = [h["step"] for h in run["history"]]
         for axis, name in zip(axes, ("focus", "monotonic", "coverage")):
@@ -209,6 +212,7 @@ def plot(results: dict, path: Path) -> None:
                 steps,
                 [h[name] for h in run["history"]],
                 color=colours[run["variant"]],
+                linestyle=styles[run["seed"]],
                 label=f"{run['variant']} seed {run['seed']}",
                 alpha=0.8,
             )
