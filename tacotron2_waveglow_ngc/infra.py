@@ -100,6 +100,31 @@ def cpu_workers(requested: int) -> int:
     return max(0, min(requested, (os.cpu_count() or 1) - 1))
 
 
+_malloc_trim: Any = None
+
+
+def return_freed_memory() -> None:
+    """Hand the C heap's free pages back to the OS (glibc's malloc_trim; a no-op where there is none).
+
+    Why: on the CPU every batch has other shapes, and glibc keeps the freed buffers of earlier shapes
+    resident. A Neural-HMM recipe run (batch 16 of 1-3.5 s sentences) grew from 3 to 11 GB in 2,700
+    updates and was killed for memory on a 24 GB machine; trimming after each step keeps a process near
+    its live size.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        _malloc_trim = False
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+                pass
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
 def run_main(function: Callable[[], Any], errors: tuple[type[BaseException], ...] = ()) -> int:
     """Run a command's body: 0 on success; `error: <message>` and 1 for a UserError (or `errors`); 130 on
     Ctrl-C. Anything else is a bug and keeps its traceback."""
