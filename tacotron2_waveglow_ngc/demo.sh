@@ -3,7 +3,7 @@
 # Trains a small Tacotron 2 briefly on the CPU (DEMO_STEPS iterations, default 20: far too short to
 # learn attention; the point is that the whole pipeline runs), then synthesizes the test sentences
 # (DEMO_TEST_LIST, default the corpus's test.txt) with Griffin-Lim into OUT_WAV_DIR, with timings.json.
-# Reruns start over (--force). A model that speaks: recipes/speak.sh.
+# Reruns start over (--force). The longer CPU recipe: recipes/speak.sh (README: it has not learnt to speak yet).
 set -euo pipefail
 corpus="$1"
 wav_out="$2"
