@@ -5,7 +5,7 @@
 # minutes of training make no model speak. The speaking recipes (hours of CPU training, models that
 # speak) are a switch away: DEMO=speak.
 #
-#   bash run_demo.sh                  # ~10 minutes on 2 idle cores; the table is outputs/demo/comparison.md
+#   bash run_demo.sh                  # ~4.5 minutes on 2 idle cores; the table is outputs/demo/comparison.md
 #   DEMO=speak bash run_demo.sh       # each folder's speaking recipe (<paper>/recipes/speak.sh), hours
 #   DEMO_UTTERANCES=20 DEMO_STEPS=40 bash run_demo.sh   # more test sentences, more training steps
 #   DEMO_VOCODER=hifigan-universal bash run_demo.sh    # vocode with HiFi-GAN's published universal
