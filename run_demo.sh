@@ -2,8 +2,8 @@
 # Quick start demo, CPU only: builds the embedded demo corpus, then for every paper folder that has a
 # `demo.sh` trains its smallest config briefly, synthesizes a few test sentences, and scores everything
 # with the evaluation tool against the corpus's own recordings. The point is the pipeline: a few
-# minutes of training make no model speak. The speaking recipes (hours of CPU training, models that
-# speak) are a switch away: DEMO=speak.
+# minutes of training make no model speak. The speaking recipes (hours of CPU training; each folder's
+# README gives its measured curve, none has reached intelligible speech yet) are a switch away: DEMO=speak.
 #
 #   bash run_demo.sh                  # ~4.5 minutes on 2 idle cores; the table is outputs/demo/comparison.md
 #   DEMO=speak bash run_demo.sh       # each folder's speaking recipe (<paper>/recipes/speak.sh), hours
