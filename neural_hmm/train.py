@@ -385,8 +385,8 @@ def train(args: argparse.Namespace) -> NeuralHMM:
             for batch in progress:
                 step_started = time.perf_counter()
                 loss, result = train_step(training_model, batch, guard, precision, ddp, args)
-                if ddp.device.type == "cpu":  # every 50 steps was not enough: 8.4 GB after 15 minutes
-                    return_freed_memory()
+                if ddp.device.type == "cpu":
+                    return_freed_memory(growth_mib=1024)
                 position = position._replace(
                     iteration=position.iteration + 1, next_batch=position.next_batch + 1
                 )

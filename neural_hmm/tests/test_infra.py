@@ -13,6 +13,7 @@ from neural_hmm.infra import (
     OutputError,
     alignment_health,
     refuse_to_replace,
+    resident_mib,
     return_freed_memory,
     synthesis_outputs,
 )
@@ -78,11 +79,6 @@ def test_synthesis_outputs(tmp_path):
     assert set(synthesis_outputs(tmp_path / "out", ["a", "b"], force=True)) == {"a", "b"}
 
 
-def resident_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 @pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
     reason="reads /proc; glibc's malloc_trim",
@@ -97,3 +93,21 @@ def test_freed_tensor_buffers_go_back_to_the_os():
     return_freed_memory()
     assert before - resident_mib() > 30, "the freed buffers stayed resident"
     assert sum(float(block[0]) for block in survivors) == len(survivors)  # still intact
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="reads /proc; glibc's malloc_trim",
+)
+def test_with_a_growth_allowance_the_heap_is_trimmed_only_once_it_has_grown_that_much():
+    # Training trims with an allowance because a trim after every step cost ~60% per update.
+    return_freed_memory()  # the baseline: resident size right after a trim
+    blocks = [torch.ones(100_000 + 1_000 * i) for i in range(400)]  # ~480 MB
+    survivors = blocks[::40]
+    del blocks
+    before = resident_mib()
+    return_freed_memory(growth_mib=2_000)
+    assert resident_mib() > before - 30, "trimmed before the process grew by the allowance"
+    return_freed_memory(growth_mib=200)
+    assert before - resident_mib() > 30, "not trimmed after growing past the allowance"
+    assert sum(float(block[0]) for block in survivors) == len(survivors)
