@@ -64,8 +64,10 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
     cache_path = out / "curve.json"
     cache = {p["step"]: p for p in json.loads(cache_path.read_text())} if cache_path.is_file() else {}
     seconds, alignment = elapsed_seconds(run / "log.jsonl"), alignment_at(run / "log.jsonl")
-    points = []
-    for step, checkpoint in checkpoints_of(run, args.every).items():
+    selected = checkpoints_of(run, args.every)
+    # points scored earlier but not selected this time (another --every) stay in the curve
+    points = [point for step, point in cache.items() if step not in selected]
+    for step, checkpoint in selected.items():
         cached = cache.get(step)
         same_vocoder = cached is not None and cached.get("vocoder") == (args.vocoder or "griffin-lim")
         point = (cached if same_vocoder else None) or curve_point(
@@ -82,6 +84,7 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
         point["hours"] = seconds[step] / 3600 if step in seconds else None
         point["alignment"] = alignment.get(step)
         points.append(point)
+        points.sort(key=lambda p: p["step"])
         print(f"step {step}: CER {point['cer_corpus_lm']}, WER {point['wer_corpus_lm']}", file=sys.stderr)
         atomic_write(cache_path, lambda stream: stream.write(json.dumps(points, indent=1).encode()))
     plot_curve(points, out / "curve.png")

@@ -67,8 +67,10 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
     cache = {p["step"]: p for p in json.loads(cache_path.read_text())} if cache_path.is_file() else {}
     log = run / args.log_file
     seconds, alignment = elapsed_seconds(log), alignment_by_epoch(log)
-    points = []
-    for step, (epoch, checkpoint) in checkpoints_of(run, args.every).items():
+    selected = checkpoints_of(run, args.every)
+    # points scored earlier but not selected this time (another --every) stay in the curve
+    points = [point for step, point in cache.items() if step not in selected]
+    for step, (epoch, checkpoint) in selected.items():
         cached = cache.get(step)
         same_vocoder = cached is not None and cached.get("vocoder") == (args.vocoder or "griffin-lim")
         point = (cached if same_vocoder else None) or curve_point(
@@ -85,6 +87,7 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
         point["hours"] = seconds[step] / 3600 if step in seconds else None
         point["alignment"] = alignment.get(epoch)
         points.append(point)
+        points.sort(key=lambda p: p["step"])
         print(f"step {step}: CER {point['cer_corpus_lm']}, WER {point['wer_corpus_lm']}", file=sys.stderr)
         atomic_write(cache_path, lambda stream: stream.write(json.dumps(points, indent=1).encode()))
     plot_curve(points, out / "curve.png")
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--filelist", default=None, help="test filelist [<corpus>/test.txt]")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
-        "--every", type=int, default=1, help="score only checkpoints whose iteration divides by this"
+        "--every", type=int, default=1, help="score only checkpoints whose epoch divides by this"
     )
     parser.add_argument("--max-utterances", type=int, default=20, help="test sentences per checkpoint")
     parser.add_argument("--max-decoder-steps", type=int, default=600, help="frames per sentence at most")

@@ -61,6 +61,8 @@ def test_curve_of_a_run_and_cached_rescoring(tmp_path, capsys):
     assert learning_curve.main(argv) == 0  # scores of checkpoints already done are reused
     assert wav.stat().st_mtime_ns == before
     assert "| 2 |" in (tmp_path / "curve" / "curve.md").read_text()
+    assert learning_curve.main([*argv, "--every", "2"]) == 0  # step 1's score stays in the curve
+    assert [p["step"] for p in json.loads((tmp_path / "curve" / "curve.json").read_text())] == [1, 2]
     assert (
         learning_curve.main(
             [*argv[:2], "--corpus", str(corpus), "--out", str(tmp_path / "x"), "--every", "7"]

@@ -77,6 +77,8 @@ def test_curve_of_a_run_and_cached_rescoring(tmp_path, capsys):
     before = wav.stat().st_mtime_ns
     assert learning_curve.main(argv) == 0  # scores of checkpoints already done are reused
     assert wav.stat().st_mtime_ns == before
+    assert learning_curve.main([*argv, "--every", "2"]) == 0  # the other checkpoint's score stays
+    assert [p["step"] for p in json.loads((tmp_path / "curve" / "curve.json").read_text())] == [2, 4]
     (tmp_path / "empty").mkdir()
     empty = ["--run", str(tmp_path / "empty"), *argv[2:4], "--out", str(tmp_path / "x")]
     assert learning_curve.main(empty) == 1
