@@ -101,7 +101,7 @@ def cpu_workers(requested: int) -> int:
 
 
 _malloc_trim: Any = None
-_resident_after_trim: float | None = None
+_reference_mib: float | None = None
 
 
 def resident_mib() -> float | None:
@@ -114,15 +114,18 @@ def resident_mib() -> float | None:
 
 
 def return_freed_memory(growth_mib: float = 0.0) -> None:
-    """Hand the C heap's free pages back to the OS (glibc's malloc_trim; a no-op where there is none),
-    once the resident size has grown by `growth_mib` since the last trim (0: every call).
+    """Hand the C heap's free pages back to the OS (glibc's malloc_trim; a no-op where there is none).
+
+    With `growth_mib`, only once the resident size is that far above what it was at the first call with
+    an allowance (training calls this after every step; the first call sets the reference).
 
     Why: on the CPU every batch has other shapes, and glibc keeps the freed buffers of earlier shapes
     resident. A Neural-HMM recipe run (batch 16 of 1-3.5 s sentences) grew from 3 to 11 GB in 2,700
-    updates and was killed for memory on a 24 GB machine. Why not after every step: the next step then
-    faults its buffers back in, which measured +55-65% per update of that recipe (1 and 2 threads).
+    updates and was killed for memory on a 24 GB machine. Why an allowance: after a trim the next step
+    faults its buffers back in; trimming after every step of that recipe cost 55-65% per update, and a
+    reference reset after each trim still trimmed every 3-4 steps (one step holds ~2 GB of buffers).
     """
-    global _malloc_trim, _resident_after_trim
+    global _malloc_trim, _reference_mib
     if _malloc_trim is None:
         _malloc_trim = False
         if sys.platform.startswith("linux"):
@@ -138,12 +141,11 @@ def return_freed_memory(growth_mib: float = 0.0) -> None:
         resident = resident_mib()
         if resident is None:
             return
-        if _resident_after_trim is None:
-            _resident_after_trim = resident
-        if resident - _resident_after_trim < growth_mib:
+        if _reference_mib is None:
+            _reference_mib = resident
+        if resident - _reference_mib < growth_mib:
             return
     _malloc_trim(0)
-    _resident_after_trim = resident_mib()
 
 
 def run_main(function: Callable[[], Any], errors: tuple[type[BaseException], ...] = ()) -> int:

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from neural_hmm import infra
 from neural_hmm.infra import (
     AlignmentWatch,
     OutputError,
@@ -99,9 +100,12 @@ def test_freed_tensor_buffers_go_back_to_the_os():
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
     reason="reads /proc; glibc's malloc_trim",
 )
-def test_with_a_growth_allowance_the_heap_is_trimmed_only_once_it_has_grown_that_much():
+def test_with_a_growth_allowance_the_heap_is_trimmed_only_once_it_has_grown_that_much(monkeypatch):
     # Training trims with an allowance because a trim after every step cost ~60% per update.
-    return_freed_memory()  # the baseline: resident size right after a trim
+    monkeypatch.setattr(infra, "_reference_mib", None)
+    return_freed_memory()
+    return_freed_memory(growth_mib=2_000)  # the reference: the resident size now
+    reference = infra._reference_mib
     blocks = [torch.ones(100_000 + 1_000 * i) for i in range(400)]  # ~480 MB
     survivors = blocks[::40]
     del blocks
@@ -110,4 +114,5 @@ def test_with_a_growth_allowance_the_heap_is_trimmed_only_once_it_has_grown_that
     assert resident_mib() > before - 30, "trimmed before the process grew by the allowance"
     return_freed_memory(growth_mib=200)
     assert before - resident_mib() > 30, "not trimmed after growing past the allowance"
+    assert infra._reference_mib == reference  # not reset by a trim: that trimmed every few steps
     assert sum(float(block[0]) for block in survivors) == len(survivors)
