@@ -122,8 +122,8 @@ def return_freed_memory(growth_mib: float = 0.0) -> None:
     Why: on the CPU every batch has other shapes, and glibc keeps the freed buffers of earlier shapes
     resident. A Neural-HMM recipe run (batch 16 of 1-3.5 s sentences) grew from 3 to 11 GB in 2,700
     updates and was killed for memory on a 24 GB machine. Why an allowance: after a trim the next step
-    faults its buffers back in; trimming after every step of that recipe cost 55-65% per update, and a
-    reference reset after each trim still trimmed every 3-4 steps (one step holds ~2 GB of buffers).
+    faults its buffers back in; trimming after every step of that recipe cost 55-65% per update, and an
+    allowance counted from the size after each trim still trimmed every 3-4 steps.
     """
     global _malloc_trim, _reference_mib
     if _malloc_trim is None:
