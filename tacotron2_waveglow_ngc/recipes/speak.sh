@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tacotron 2's CPU recipe on short sentences: how far the attention model gets on 2 CPU cores
-# (measured: its attention had not formed after 3,108 updates; README, "Speaking recipe").
+# (measured: its attention had not formed after 4,637 updates, 2 hours; README, "Speaking recipe").
 #
 #   bash tacotron2_waveglow_ngc/recipes/speak.sh [WORK_FOLDER]     # default outputs/speak/tacotron2
 #   STEPS=8000 bash tacotron2_waveglow_ngc/recipes/speak.sh        # train longer (default 4000 updates)
