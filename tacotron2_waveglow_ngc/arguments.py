@@ -77,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     optimization.add_argument(
         "--grad-clip-thresh", type=float, default=1.0, help="gradient L2-norm clip (Tacotron 2 only)"
     )
+    optimization.add_argument(
+        "--guided-attention-weight", type=float, default=0.0,
+        help="Tacotron 2: add this multiple of a guided-attention loss (Tachibana et al. 2018), which pulls "
+        "the attention towards the diagonal; 0 is the original's loss",
+    )  # fmt: skip
+    optimization.add_argument(
+        "--guided-attention-sigma", type=float, default=0.2,
+        help="width of the guided attention's diagonal band, as a fraction of the utterance",
+    )  # fmt: skip
     optimization.add_argument("-bs", "--batch-size", type=int, required=True, help="batch size per process")
     optimization.add_argument(
         "--anneal-steps", nargs="*", type=int, default=None, help="epochs at which the learning rate drops"
@@ -144,6 +153,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "max_nonfinite_steps",
         "max_steps",
     )
+    if not (args.guided_attention_weight >= 0 and math.isfinite(args.guided_attention_weight)):
+        parser.error(
+            f"--guided-attention-weight must be a finite number >= 0, got {args.guided_attention_weight}"
+        )
+    if not (args.guided_attention_sigma > 0 and math.isfinite(args.guided_attention_sigma)):
+        parser.error(f"--guided-attention-sigma must be a positive number, got {args.guided_attention_sigma}")
     if args.learning_rate <= 0 or not math.isfinite(args.learning_rate):
         parser.error(f"--learning-rate must be a positive number, got {args.learning_rate}")
     return args

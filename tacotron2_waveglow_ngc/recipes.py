@@ -45,7 +45,10 @@ class Tacotron2Recipe:
         return model
 
     def loss(self, args: argparse.Namespace) -> Tacotron2Loss:
-        return Tacotron2Loss()
+        return Tacotron2Loss(
+            guided_attention_weight=args.guided_attention_weight,
+            guided_attention_sigma=args.guided_attention_sigma,
+        )
 
     def clip_threshold(self, args: argparse.Namespace) -> float:
         return args.grad_clip_thresh
@@ -80,9 +83,11 @@ class Tacotron2Recipe:
         """One batch -> ({'loss': total, other terms ...}, items, outputs)."""
         text, input_lengths, mel, gate, output_lengths = (t.to(device, non_blocking=True) for t in batch)
         outputs = model(text, input_lengths, mel, output_lengths)
-        terms = criterion(outputs, mel, gate, output_lengths)
+        terms = criterion(outputs, mel, gate, output_lengths, input_lengths)
         losses = {"loss": terms.total, "mel_loss": terms.mel_loss, "mel_postnet_loss": terms.mel_postnet_loss,
                   "gate_loss": terms.gate_loss}  # fmt: skip
+        if criterion.guided_attention_weight > 0:
+            losses["attention_loss"] = terms.attention_loss
         return losses, int(batch.output_lengths.sum()), outputs
 
     def validation_images(self, batch, outputs) -> dict:

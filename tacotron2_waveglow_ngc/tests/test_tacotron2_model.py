@@ -9,7 +9,7 @@ import torch
 
 from tacotron2_waveglow_ngc.audio import TacotronSTFT
 from tacotron2_waveglow_ngc.config import Tacotron2Config
-from tacotron2_waveglow_ngc.losses import Tacotron2Loss
+from tacotron2_waveglow_ngc.losses import Tacotron2Loss, guided_attention_loss
 from tacotron2_waveglow_ngc.tacotron2_model import Tacotron2
 
 TINY = dict(
@@ -224,6 +224,52 @@ def test_masked_loss_ignores_padding(device):
     full = torch.full_like(output_lengths, mel.size(2))
     for a, b in zip(masked(outputs, mel, gate, full), Tacotron2Loss()(outputs, mel, gate)):
         torch.testing.assert_close(a, b)
+
+
+def diagonal_and_flat_attention(input_lengths, output_lengths, max_in, max_out):
+    diagonal, flat = (
+        torch.zeros(len(input_lengths), max_out, max_in),
+        torch.zeros(len(input_lengths), max_out, max_in),
+    )
+    for b, (n_in, n_out) in enumerate(zip(input_lengths.tolist(), output_lengths.tolist())):
+        for t in range(n_out):
+            diagonal[b, t, min(t * n_in // n_out, n_in - 1)] = 1.0
+        flat[b, :n_out, :n_in] = 1.0 / n_in
+    return diagonal, flat
+
+
+def test_guided_attention_penalises_off_diagonal_reading_and_ignores_padding():
+    input_lengths, output_lengths = torch.tensor([40, 30]), torch.tensor([200, 150])
+    diagonal, flat = diagonal_and_flat_attention(input_lengths, output_lengths, 40, 200)
+    reversed_reading = diagonal.clone()
+    reversed_reading[0] = diagonal[0].flip(1)
+    assert float(guided_attention_loss(diagonal, input_lengths, output_lengths)) < 0.01
+    assert float(guided_attention_loss(flat, input_lengths, output_lengths)) == pytest.approx(0.58, abs=0.02)
+    assert float(guided_attention_loss(reversed_reading, input_lengths, output_lengths)) > 0.4
+    # Weights in padded frames or on padded symbols change nothing.
+    padded = flat.clone()
+    padded[1, 150:] = 1.0
+    padded[1, :, 30:] = 7.0
+    torch.testing.assert_close(
+        guided_attention_loss(padded, input_lengths, output_lengths),
+        guided_attention_loss(flat, input_lengths, output_lengths),
+    )
+
+
+def test_guided_attention_weight_adds_its_term_and_zero_is_the_original_loss(device):
+    model = tiny_model(device)
+    text, input_lengths, mel, gate, output_lengths = tiny_batch(device, 3)
+    outputs = model(text, input_lengths, mel, output_lengths)
+    original = Tacotron2Loss()(outputs, mel, gate)
+    guided = Tacotron2Loss(guided_attention_weight=2.0)(outputs, mel, gate, output_lengths, input_lengths)
+    expected = guided_attention_loss(outputs.alignments, input_lengths, output_lengths)
+    assert original.attention_loss.item() == 0.0 and expected.item() > 0.1
+    torch.testing.assert_close(guided.attention_loss, expected)
+    torch.testing.assert_close(guided.total, original.total + 2.0 * expected)
+    guided.total.backward()
+    assert model.decoder.attention_layer.query_layer.linear_layer.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="input_lengths"):
+        Tacotron2Loss(guided_attention_weight=1.0)(outputs, mel, gate, output_lengths)
 
 
 def test_mel_frames_and_range(device):

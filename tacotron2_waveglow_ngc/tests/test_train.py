@@ -190,7 +190,12 @@ def test_bad_filelist_entries_name_file_and_line(corpus, tmp_path, problem):
 
 def test_misspelt_abbreviated_or_invalid_flags_are_errors():
     assert train.parse_args(COMMON).epochs == 1
-    for typo in (["--batch", "2"], ["--grad-clip-treshold", "1"], ["--epochs-per-checkpoint", "0"]):
+    bad = (
+        ["--guided-attention-weight", "-1"],
+        ["--guided-attention-weight", "nan"],
+        ["--guided-attention-sigma", "0"],
+    )
+    for typo in (["--batch", "2"], ["--grad-clip-treshold", "1"], ["--epochs-per-checkpoint", "0"], *bad):
         with pytest.raises(SystemExit):
             train.parse_args([*COMMON, *typo])
 
