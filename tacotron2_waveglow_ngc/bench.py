@@ -22,8 +22,9 @@ this shared machine hits them alike):
 Random weights unless checkpoints are given; WaveGlow's zero-initialised `end` convs get small random
 values so the couplings are not the identity (this does not change the work). Inference variants of ours
 (`--variants`): `fp32` (the default, faithful path), `bf16` (Tacotron 2 under CPU bf16 / CUDA fp16
-autocast; WaveGlow with half-precision packed couplings, `fast_inference.PackedWN`), `int8` (dynamic
-int8 quantisation of the Tacotron 2 decoder LSTMCells; WaveGlow stays fp32), see `fast_inference.py`;
+autocast; WaveGlow with half-precision packed couplings, `fast_inference.PackedWN`), `int8` (the
+Tacotron 2 decoder LSTMCells with int8 weights, `fast_inference.Int8LSTMCell`; WaveGlow stays fp32),
+see `fast_inference.py`;
 each variant's quality is reported against fp32 on the same input (Tacotron 2: prenet dropout off, mel
 max/RMS error; WaveGlow: same noise, SNR in dB).
 `--original-path` times NVIDIA DeepLearningExamples' own classes (a checkout the user provides) in

@@ -6,22 +6,24 @@
   at batch 4 it breaks even. WaveGlow gets `PackedWN` couplings holding half-precision weights
   (bfloat16 on CPU, float16 on CUDA): each WN layer becomes two large matrix products, which oneDNN
   runs on the CPU's bf16 units (AVX512-BF16/AMX) about 3x faster than the float32 convolutions.
-* `int8`: `torch.ao.quantization.quantize_dynamic` of the two decoder `nn.LSTMCell`s of a copy of
-  Tacotron 2 (int8 weights with one scale per tensor, activations quantised per call; fbgemm, CPU
-  only). They hold 17.8M of the decoder's 18.3M weights, so the small Linears (prenet, attention,
-  mel projection, gate) stay float32 — quantising them too gains little speed and costs accuracy.
-  WaveGlow is left in float32.
+* `int8`: the two decoder `nn.LSTMCell`s of a copy of Tacotron 2 become `Int8LSTMCell`s: int8 weights
+  with one scale per output row, the input and the hidden state quantised per call, each with its own
+  scale, and exact integer products (`int8_matmul`: our Cython kernel on CPU, AVX512-VNNI where the CPU
+  has it; its pure-PyTorch twin elsewhere). They hold 17.8M of the decoder's 18.3M weights, so the
+  small Linears (prenet, attention, mel projection, gate) stay float32: quantising them too gains little
+  speed and costs accuracy. WaveGlow is left in float32.
 
 `bench.py` measures speed and the error against fp32 of each variant.
 """
 
 import copy
-import warnings
 from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .int8_matmul import Int8Weight, int8_linear, quantize_weight
 
 VARIANTS = ("fp32", "bf16", "int8")
 
@@ -43,16 +45,53 @@ def prepare_tacotron2(model: nn.Module, variant: str) -> nn.Module:
     if variant in ("fp32", "bf16"):
         return model
     if variant == "int8":
-        if next(model.parameters()).device.type != "cpu":
-            raise ValueError("the int8 variant (dynamic quantisation) runs on CPU only")
-        with warnings.catch_warnings():
-            # torch >= 2.9 flags eager-mode quantisation as moving to torchao; it still works unchanged.
-            warnings.filterwarnings("ignore", message=r"(?s).*torch\.ao\.quantization is deprecated")
-            warnings.filterwarnings("ignore", message=r"(?s).*quantize_per_tensor.*deprecated")
-            return torch.ao.quantization.quantize_dynamic(
-                copy.deepcopy(model).eval(), {nn.LSTMCell}, dtype=torch.qint8
-            )
+        device = next(model.parameters()).device
+        quantised = copy.deepcopy(model).eval()
+        decoder = quantised.decoder
+        backend = "cython" if device.type == "cpu" else "torch"
+        decoder.attention_rnn = Int8LSTMCell(decoder.attention_rnn, backend)
+        decoder.decoder_rnn = Int8LSTMCell(decoder.decoder_rnn, backend)
+        return quantised
     raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+
+
+class Int8LSTMCell(nn.Module):
+    """An `nn.LSTMCell` for inference with int8 weights: gates = int8(x) W_ih^T + int8(h) W_hh^T + b,
+    then PyTorch's update (gate order input, forget, cell, output). x and h get separate scales because
+    their ranges differ (h is in (-1, 1)). Float32 state; no gradients.
+
+    backend: "cython" (CPU, the compiled kernel) or "torch" (the twin, any device)."""
+
+    def __init__(self, cell: nn.LSTMCell, backend: str = "cython"):
+        super().__init__()
+        self.input_size, self.hidden_size, self.backend = cell.input_size, cell.hidden_size, backend
+        bias = None if cell.bias_ih is None else cell.bias_ih + cell.bias_hh
+        for name, packed in (("input", quantize_weight(cell.weight_ih, bias)),
+                             ("hidden", quantize_weight(cell.weight_hh))):  # fmt: skip
+            self.register_buffer(f"{name}_weight_u8", packed.weight_u8)
+            self.register_buffer(f"{name}_scale", packed.scale)
+        self.register_buffer("bias", None if bias is None else bias.detach().float())
+
+    def packed(self) -> tuple[Int8Weight, Int8Weight]:
+        """(input weight with the summed bias, hidden weight)."""
+        return (
+            Int8Weight(self.input_weight_u8, self.input_scale, self.bias),
+            Int8Weight(self.hidden_weight_u8, self.hidden_scale, None),
+        )
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        """x: (B, input_size); state: (h, c) (B, hidden_size) each -> (h', c')."""
+        h, c = state
+        input_weight, hidden_weight = self.packed()
+        gates = int8_linear(x, input_weight, self.backend) + int8_linear(h, hidden_weight, self.backend)
+        hidden = self.hidden_size
+        input_gate, forget_gate, _, output_gate = torch.sigmoid(gates).chunk(4, dim=1)
+        cell_input = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
+        c = forget_gate * c.float() + input_gate * cell_input
+        return output_gate * torch.tanh(c), c
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, int8 weights, backend={self.backend}"
 
 
 def prepare_waveglow(model: nn.Module, variant: str) -> nn.Module:

@@ -187,7 +187,7 @@ def build_synthesizer(args: argparse.Namespace, device: torch.device) -> Synthes
     tacotron2, _ = load_tacotron2(args.tacotron2, map_location=device, config_overrides=overrides)
     if args.int8:
         if device.type != "cpu":
-            raise InferenceError("--int8 (dynamic quantisation) runs on CPU only; add --device cpu")
+            raise InferenceError("--int8 (the compiled int8 kernel) runs on CPU only; add --device cpu")
         tacotron2 = prepare_tacotron2(tacotron2, "int8")
     generator = None if args.seed is None else torch.Generator().manual_seed(args.seed)
     waveglow = denoiser = vocoder = None

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .audio import TacotronSTFT, dynamic_range_decompression
-from .fast_inference import is_packed
+from .fast_inference import Int8LSTMCell, is_packed
 from .stft import STFT
 
 
@@ -138,7 +138,7 @@ class Synthesizer:
         self.batch_size = max(1, batch_size)
         self.max_decoder_steps = max_decoder_steps
         self.amp = amp
-        self.int8 = any("quantized" in type(m).__module__ for m in tacotron2.modules())
+        self.int8 = any(isinstance(m, Int8LSTMCell) for m in tacotron2.modules())
         self.generator = generator
         self.device = next(tacotron2.parameters()).device
 

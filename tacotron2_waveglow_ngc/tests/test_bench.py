@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tacotron2_waveglow_ngc import bench
-from tacotron2_waveglow_ngc.fast_inference import prepare_tacotron2
+from tacotron2_waveglow_ngc.fast_inference import Int8LSTMCell, prepare_tacotron2
 
 
 @pytest.mark.slow
@@ -61,5 +61,6 @@ def test_int8_variant_quantises_a_copy():
     model = bench.Tacotron2(bench.Tacotron2Config(**bench.TINY_TACOTRON2)).eval()
     quantised = prepare_tacotron2(model, "int8")
     assert type(model.decoder.attention_rnn) is torch.nn.LSTMCell
-    assert "quantized" in type(quantised.decoder.attention_rnn).__module__
+    assert isinstance(quantised.decoder.attention_rnn, Int8LSTMCell)
+    assert isinstance(quantised.decoder.decoder_rnn, Int8LSTMCell)
     assert prepare_tacotron2(model, "fp32") is model
