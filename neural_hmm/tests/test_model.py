@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from neural_hmm.hparams import HParams
-from neural_hmm.layers import inverse_sigmoid, inverse_softplus
+from neural_hmm.layers import (
+    _gaussian_log_prob_sum,
+    gaussian_log_likelihood,
+    inverse_sigmoid,
+    inverse_softplus,
+)
 from neural_hmm.model import NeuralHMM
 
 # The original's state dict at the default config (NH2), from the reference document.
@@ -194,3 +199,29 @@ def test_split_first_layer_equals_the_concatenated_mlp():
     torch.testing.assert_close(out.mean, direct[..., :80], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(out.std, torch.nn.functional.softplus(direct[..., 80:160]).clamp(min=0.01))
     torch.testing.assert_close(out.transition_logit, direct[..., 160], rtol=1e-5, atol=1e-6)
+
+
+def test_gaussian_log_likelihood_gradient_is_autograds_of_the_formula():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 1, 6, generator=generator, dtype=torch.float64).requires_grad_(True)
+    mean = torch.randn(2, 5, 3, 6, generator=generator, dtype=torch.float64).requires_grad_(True)
+    std = (torch.rand(2, 5, 3, 6, generator=generator, dtype=torch.float64) + 0.05).requires_grad_(True)
+    weights = torch.randn(2, 5, 3, generator=generator, dtype=torch.float64)
+    fused = gaussian_log_likelihood(x, mean, std)
+    reference = _gaussian_log_prob_sum(x, mean, std)
+    assert torch.equal(fused, reference)  # the value is the formula's, bit for bit
+    grads = torch.autograd.grad((fused * weights).sum(), (x, mean, std))
+    expected = torch.autograd.grad((reference * weights).sum(), (x, mean, std))
+    for got, want in zip(grads, expected):
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    # Only what is asked for is computed; without gradients the plain formula runs.
+    (only_mean,) = torch.autograd.grad(gaussian_log_likelihood(x.detach(), mean, std.detach()).sum(), mean)
+    torch.testing.assert_close(
+        only_mean,
+        torch.autograd.grad(_gaussian_log_prob_sum(x, mean, std).sum(), mean)[0],
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    with torch.no_grad():
+        assert torch.equal(gaussian_log_likelihood(x, mean, std), reference)
