@@ -21,7 +21,9 @@ What differs from DLE, on purpose:
   * the log (`--log-file`, JSON lines in DLLogger's record layout, starting with the code version and
     torch version) holds per iteration `train_loss`, `train_iter_items/sec`, `learning_rate`, `grad_norm`,
     `train_iter_time`, and per epoch `train_loss` (the epoch's mean; DLE logs the last iteration's),
-    `train_epoch_items/sec`, `train_epoch_time`, `val_loss`, `val_items/sec`; TensorBoard in
+    `train_epoch_items/sec`, `train_epoch_time`, `val_loss`, `val_items/sec`, and the loss's terms as
+    `val_<term>` (Tacotron 2: `val_mel_loss`, `val_mel_postnet_loss`, `val_gate_loss`, and with a
+    guided-attention weight `val_attention_loss`, so the original's loss stays readable); TensorBoard in
     `<output>/tensorboard`. Items are mel frames (Tacotron 2) or audio samples (WaveGlow);
   * `-d/--dataset-path` defaults to each filelist's folder (DLE: the current folder).
 Not carried over: DLE's `--config-file`, `--bench-class` and the flags it parses but never uses.
@@ -172,6 +174,7 @@ def train_step(recipe, trainer, batch, ddp: Distributed):
 
 class Validation(NamedTuple):
     loss: float  # mean over all batches of all ranks
+    terms: dict  # every other term of the recipe's losses, the same mean (Tacotron 2: mel_loss, ...)
     items_per_sec: float
     images: dict  # of the first batch (rank 0)
     alignment: dict  # infra.alignment_health over every validation utterance ({} for WaveGlow)
@@ -181,12 +184,13 @@ class Validation(NamedTuple):
 def validate(recipe, trainer, loader, ddp: Distributed) -> Validation:
     model, criterion, precision = trainer.model, trainer.criterion, trainer.precision
     model.eval()
-    loss_sum, n_batches, n_items, images, health = 0.0, 0, 0, {}, []
+    loss_sums, n_batches, n_items, images, health = {}, 0, 0, {}, []
     started = time.perf_counter()
     for batch in loader:
         with precision.autocast():
             losses, items, outputs = recipe.forward(model, batch, criterion, ddp.device)
-        loss_sum += float(losses["loss"])
+        for name, value in losses.items():
+            loss_sums[name] = loss_sums.get(name, 0.0) + float(value)
         n_batches, n_items = n_batches + 1, n_items + items
         if n_batches == 1 and ddp.is_main:
             images = recipe.validation_images(batch, outputs)
@@ -194,12 +198,16 @@ def validate(recipe, trainer, loader, ddp: Distributed) -> Validation:
         if measured:
             health.append(measured)
     names = list(health[0]) if health else []
-    sums = [loss_sum, n_batches, n_items] + [sum(h[name] for h in health) for name in names]
+    terms = [name for name in loss_sums if name != "loss"]
+    sums = [loss_sums.get("loss", 0.0), n_batches, n_items] + [loss_sums[name] for name in terms]
+    sums += [sum(h[name] for h in health) for name in names]
     totals = all_reduce_sum(torch.tensor(sums, dtype=torch.float64, device=ddp.device), ddp).tolist()
     model.train()
-    alignment = {name: total / totals[1] for name, total in zip(names, totals[3:])}
+    n = max(totals[1], 1.0)
+    term_means = {name: total / n for name, total in zip(terms, totals[3 : 3 + len(terms)])}
+    alignment = {name: total / n for name, total in zip(names, totals[3 + len(terms) :])}
     return Validation(
-        totals[0] / max(totals[1], 1.0), totals[2] / (time.perf_counter() - started), images, alignment
+        totals[0] / n, term_means, totals[2] / (time.perf_counter() - started), images, alignment
     )
 
 
@@ -241,11 +249,13 @@ def log_epoch(log: RunLog, position: Position, train_loss, items, seconds, val: 
             "train_epoch_items/sec": items / seconds,
             "train_epoch_time": seconds,
             "val_loss": val.loss,
+            **{f"val_{name}": value for name, value in val.terms.items()},
             "val_items/sec": val.items_per_sec,
             **alignment,
         },
     )
     log.scalars({"validation/loss": val.loss}, position.iteration)
+    log.scalars({f"validation/{name}": value for name, value in val.terms.items()}, position.iteration)
     log.scalars({f"alignment/{name}": value for name, value in val.alignment.items()}, position.iteration)
     for tag, image in val.images.items():
         log.image(tag, image, position.iteration)

@@ -230,6 +230,8 @@ def test_tacotron2_overfits_one_batch_and_logs(corpus, tmp_path):
     for record in epoch_records(log):
         assert {"train_epoch_items/sec", "train_loss", "val_loss", "train_epoch_time"} <= set(record)
         assert 0 <= record["alignment_score"] <= 1 and "alignment_focus" in record
+        terms = record["val_mel_loss"] + record["val_mel_postnet_loss"] + record["val_gate_loss"]
+        assert terms == pytest.approx(record["val_loss"]) and "val_attention_loss" not in record
     assert log[0]["step"] == "PROVENANCE" and log[0]["data"]["torch"] == torch.__version__
     assert log[1]["step"] == "PARAMETER" and log[-1]["step"] == [] and "run_time" in log[-1]["data"]
     checkpoints = sorted(path.name for path in output.glob("checkpoint_*"))
@@ -244,6 +246,16 @@ def test_tacotron2_overfits_one_batch_and_logs(corpus, tmp_path):
     } <= tags
     images = {"validation/mel_target", "validation/mel_predicted", "validation/alignment", "validation/gate"}
     assert images <= tags
+
+
+def test_guided_attention_is_optimised_and_logged_beside_the_original_loss(corpus, tmp_path):
+    output = tmp_path / "out"
+    assert run(corpus, output, "Tacotron2", "--guided-attention-weight", "2.5") == 0
+    (record,) = epoch_records(read_log(output))
+    original = record["val_mel_loss"] + record["val_mel_postnet_loss"] + record["val_gate_loss"]
+    assert 0 < record["val_attention_loss"] < 1
+    assert record["val_loss"] == pytest.approx(original + 2.5 * record["val_attention_loss"])
+    assert {"train/attention_loss", "validation/attention_loss"} <= tensorboard_tags(output / "tensorboard")
 
 
 def test_waveglow_loss_falls(corpus, tmp_path):
