@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
+VARIANT_FLAGS = {"fp32": [], "int8": ["--int8"], "bf16": ["--amp"]}  # inference.py's flags of each
 SCORE_KEYS = ("cer_corpus_lm", "wer_corpus_lm", "cer_generic_lm", "wer_generic_lm", "mcd_mean_db", "rtf")
 
 
@@ -39,16 +40,20 @@ def curve_point(
     max_decoder_steps: int,
     griffin_lim_iters: int,
     vocoder: str | None = None,
+    variant: str = "fp32",
 ) -> dict:
     """Synthesise the first `max_utterances` lines of `filelist` with `checkpoint` (Griffin-Lim, or the
-    synthesis command's `--vocoder`) and score them."""
+    synthesis command's `--vocoder`) and score them. variant: "fp32" (the faithful path), "int8"
+    (inference.py --int8) or "bf16" (--amp), so a fast path is scored exactly like the default one."""
+    if variant not in VARIANT_FLAGS:
+        raise ValueError(f"variant {variant!r}: choose from {', '.join(VARIANT_FLAGS)}")
     from evaluation.score import score_folder
 
     lines = [line for line in filelist.read_text(encoding="utf-8").splitlines() if line.strip()]
     out.mkdir(parents=True, exist_ok=True)
     subset = out / f"sentences_{len(lines[:max_utterances])}.txt"
     subset.write_text("\n".join(lines[:max_utterances]) + "\n", encoding="utf-8")
-    wav_dir = out / f"step_{step}"
+    wav_dir = out / (f"step_{step}" if variant == "fp32" else f"step_{step}_{variant}")
     run_command(
         "inference.py",
         [
@@ -68,6 +73,7 @@ def curve_point(
             "1234",
             "--force",
             *(["--vocoder", vocoder] if vocoder else []),
+            *VARIANT_FLAGS[variant],
         ],
     )
     # The whole list, so the corpus language model knows every test sentence, not only the scored ones.
@@ -86,6 +92,7 @@ def curve_point(
     return {
         "step": step,
         "vocoder": vocoder or "griffin-lim",
+        "variant": variant,
         "checkpoint": str(checkpoint),
         "wav_dir": str(wav_dir),
         "n_utterances": scores["counts"]["scored"],

@@ -2,6 +2,7 @@
 scored (CER/WER with the corpus and the generic language model, MCD), against updates and wall time.
 
     python learning_curve.py --run output/ --corpus CORPUS --out curve/ [--max-utterances 20]
+    python learning_curve.py ... --variant int8 --out curve_int8/      # the int8 fast path, scored alike
 
 Writes `curve.json`, `curve.md` and `curve.png` into --out. Checkpoints already scored in --out are not
 scored again, so it can run while training goes on. The speaking recipe (recipes/speak.sh) ends with it.
@@ -22,7 +23,7 @@ if __package__ in (None, ""):
 
 from .checkpoints import read_training_checkpoint
 from .infra import HelpFormatter, UserError, atomic_write, check_output_dir, run_main
-from .learning import SCORE_KEYS, alignment_by_epoch, curve_point, elapsed_seconds, plot_curve
+from .learning import SCORE_KEYS, VARIANT_FLAGS, alignment_by_epoch, curve_point, elapsed_seconds, plot_curve
 
 
 def checkpoints_of(run: Path, every: int) -> dict[int, tuple[int, Path]]:
@@ -65,6 +66,12 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
         raise UserError(f"{filelist}: no such test filelist")
     cache_path = out / "curve.json"
     cache = {p["step"]: p for p in json.loads(cache_path.read_text())} if cache_path.is_file() else {}
+    other = {p.get("variant", "fp32") for p in cache.values()} - {args.variant}
+    if other:
+        raise UserError(
+            f"{cache_path} holds {', '.join(sorted(other))} scores; "
+            f"give --variant {args.variant} its own --out"
+        )
     log = run / args.log_file
     seconds, alignment = elapsed_seconds(log), alignment_by_epoch(log)
     selected = checkpoints_of(run, args.every)
@@ -83,6 +90,7 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
             args.max_decoder_steps,
             args.griffin_lim_iters,
             args.vocoder,
+            args.variant,
         )
         point["hours"] = seconds[step] / 3600 if step in seconds else None
         point["alignment"] = alignment.get(epoch)
@@ -91,7 +99,10 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
         print(f"step {step}: CER {point['cer_corpus_lm']}, WER {point['wer_corpus_lm']}", file=sys.stderr)
         atomic_write(cache_path, lambda stream: stream.write(json.dumps(points, indent=1).encode()))
     plot_curve(points, out / "curve.png")
-    text = markdown(points, run, corpus, args.vocoder or "Griffin-Lim")
+    synthesis = (args.vocoder or "Griffin-Lim") + (
+        "" if args.variant == "fp32" else f", {args.variant} Tacotron 2"
+    )
+    text = markdown(points, run, corpus, synthesis)
     atomic_write(out / "curve.md", lambda stream: stream.write(text.encode()))
     print(text)
     return points
@@ -113,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-decoder-steps", type=int, default=600, help="frames per sentence at most")
     parser.add_argument("--griffin-lim-iters", type=int, default=32, help="Griffin-Lim iterations")
     parser.add_argument("--vocoder", default=None, help="passed to inference.py as --vocoder [Griffin-Lim]")
+    parser.add_argument(
+        "--variant",
+        choices=sorted(VARIANT_FLAGS),
+        default="fp32",
+        help="inference path to score: fp32 (faithful), int8 (--int8) or bf16 (--amp); one --out per variant",
+    )
     args = parser.parse_args(argv)
     return run_main(lambda: build_curve(args))
 

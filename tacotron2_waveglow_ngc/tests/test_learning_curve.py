@@ -79,6 +79,17 @@ def test_curve_of_a_run_and_cached_rescoring(tmp_path, capsys):
     assert wav.stat().st_mtime_ns == before
     assert learning_curve.main([*argv, "--every", "2"]) == 0  # the other checkpoint's score stays
     assert [p["step"] for p in json.loads((tmp_path / "curve" / "curve.json").read_text())] == [2, 4]
+    # The int8 fast path is scored alike, in its own folder; fp32 scores are never taken for int8 ones.
+    assert learning_curve.main([*argv, "--variant", "int8"]) == 1
+    assert "give --variant int8 its own --out" in capsys.readouterr().err
+    int8_argv = [*argv[:4], "--out", str(tmp_path / "curve_int8"), *argv[6:], "--variant", "int8"]
+    assert learning_curve.main(int8_argv) == 0
+    points = json.loads((tmp_path / "curve_int8" / "curve.json").read_text())
+    assert [(p["step"], p["variant"]) for p in points] == [(2, "int8"), (4, "int8")]
+    assert (
+        "step_2_int8" in points[0]["wav_dir"]
+        and "int8 Tacotron 2" in (tmp_path / "curve_int8" / "curve.md").read_text()
+    )
     (tmp_path / "empty").mkdir()
     empty = ["--run", str(tmp_path / "empty"), *argv[2:4], "--out", str(tmp_path / "x")]
     assert learning_curve.main(empty) == 1
