@@ -257,9 +257,11 @@ class _GaussianLogLikelihood(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
         x, mean, std = ctx.saved_tensors
-        scaled = std.reciprocal()  # becomes g / std
-        z = (x - mean).mul_(scaled)
-        scaled.mul_(grad_output.unsqueeze(-1))
+        inverse_std = std.reciprocal()
+        z = x - mean
+        # In place where z already has the full shape (training: std is as large as mean).
+        z = z.mul_(inverse_std) if z.shape == torch.broadcast_shapes(z.shape, std.shape) else z * inverse_std
+        scaled = grad_output.unsqueeze(-1) * inverse_std  # g / std
         grad_mean = scaled * z if (ctx.needs_input_grad[1] or ctx.needs_input_grad[0]) else None
         grad_std = z.mul_(z).sub_(1.0).mul_(scaled) if ctx.needs_input_grad[2] else None
         grad_x = (-grad_mean).sum_to_size(x.shape) if ctx.needs_input_grad[0] else None

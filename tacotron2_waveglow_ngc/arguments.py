@@ -157,6 +157,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"--guided-attention-weight must be a finite number >= 0, got {args.guided_attention_weight}"
         )
+    if args.guided_attention_weight > 0 and args.model_name != "Tacotron2":
+        parser.error("--guided-attention-weight applies to Tacotron 2 only (WaveGlow has no attention)")
     if not (args.guided_attention_sigma > 0 and math.isfinite(args.guided_attention_sigma)):
         parser.error(f"--guided-attention-sigma must be a positive number, got {args.guided_attention_sigma}")
     if args.learning_rate <= 0 or not math.isfinite(args.learning_rate):

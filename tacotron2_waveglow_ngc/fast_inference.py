@@ -8,8 +8,8 @@
   runs on the CPU's bf16 units (AVX512-BF16/AMX) about 3x faster than the float32 convolutions.
 * `int8`: the two decoder `nn.LSTMCell`s of a copy of Tacotron 2 become `Int8LSTMCell`s: int8 weights
   with one scale per output row, the input and the hidden state quantised per call, each with its own
-  scale, and exact integer products (`int8_matmul`: our Cython kernel on CPU, AVX512-VNNI where the CPU
-  has it; its pure-PyTorch twin elsewhere). They hold 17.8M of the decoder's 18.3M weights, so the
+  scale, and exact integer products (`int8_matmul`: our Cython kernel, CPU only, AVX512-VNNI where the
+  CPU has it). They hold 17.8M of the decoder's 18.3M weights, so the
   small Linears (prenet, attention, mel projection, gate) stay float32: quantising them too gains little
   speed and costs accuracy. WaveGlow is left in float32.
 
@@ -45,12 +45,12 @@ def prepare_tacotron2(model: nn.Module, variant: str) -> nn.Module:
     if variant in ("fp32", "bf16"):
         return model
     if variant == "int8":
-        device = next(model.parameters()).device
+        if next(model.parameters()).device.type != "cpu":
+            raise ValueError("the int8 variant (the compiled int8 kernel) runs on CPU only")
         quantised = copy.deepcopy(model).eval()
         decoder = quantised.decoder
-        backend = "cython" if device.type == "cpu" else "torch"
-        decoder.attention_rnn = Int8LSTMCell(decoder.attention_rnn, backend)
-        decoder.decoder_rnn = Int8LSTMCell(decoder.decoder_rnn, backend)
+        decoder.attention_rnn = Int8LSTMCell(decoder.attention_rnn)
+        decoder.decoder_rnn = Int8LSTMCell(decoder.decoder_rnn)
         return quantised
     raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
 

@@ -99,8 +99,9 @@ def build_curve(args: argparse.Namespace) -> list[dict]:
         print(f"step {step}: CER {point['cer_corpus_lm']}, WER {point['wer_corpus_lm']}", file=sys.stderr)
         atomic_write(cache_path, lambda stream: stream.write(json.dumps(points, indent=1).encode()))
     plot_curve(points, out / "curve.png")
+    flags = " ".join(VARIANT_FLAGS[args.variant])
     synthesis = (args.vocoder or "Griffin-Lim") + (
-        "" if args.variant == "fp32" else f", {args.variant} Tacotron 2"
+        f", inference.py {flags} ({args.variant})" if flags else ""
     )
     text = markdown(points, run, corpus, synthesis)
     atomic_write(out / "curve.md", lambda stream: stream.write(text.encode()))

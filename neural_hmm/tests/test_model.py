@@ -225,3 +225,9 @@ def test_gaussian_log_likelihood_gradient_is_autograds_of_the_formula():
     )
     with torch.no_grad():
         assert torch.equal(gaussian_log_likelihood(x, mean, std), reference)
+    # A std shared across the batch (broadcast) gets its gradient summed, as autograd does.
+    shared_std = std[0, 0].detach().clone().requires_grad_(True)
+    got = torch.autograd.grad(gaussian_log_likelihood(x, mean, shared_std).sum(), (mean, shared_std))
+    want = torch.autograd.grad(_gaussian_log_prob_sum(x, mean, shared_std).sum(), (mean, shared_std))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

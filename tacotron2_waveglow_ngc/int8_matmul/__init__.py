@@ -6,14 +6,14 @@
 
 Weights: symmetric per output row, w ~ scale_r * q, q in [-127, 127] (stored as q + 128 in uint8).
 Activations: each row of x quantised on the fly the same way (scale = max|x| / 127, round half to even).
-The integer products are exact, so the compiled kernel (AVX512-VNNI where the CPU has it, else a plain
-C loop) and the twin agree bit for bit (tests/test_int8_matmul.py); the float32 result differs from
-x @ w.T by the two quantisations only.
+The integer products are exact, so on the CPU the compiled kernel (AVX512-VNNI where the CPU has it,
+else a plain C loop) and the twin agree bit for bit (tests/test_int8_matmul.py); the float32 result
+differs from x @ w.T by the two quantisations only. A batch of up to 4 rows reads the weights once.
 
 Why our own kernel: torch's dynamic quantisation (`torch.ao.quantization.quantize_dynamic`, fbgemm) is
 deprecated, and the supported routes measured here were slower than float32 at batch 1 on a CPU
-(torchao 0.18's int8 configs in eager mode, `torch._int_mm`, `aten._weight_int8pack_mm`); see the
-README's "Faster inference on CPU".
+(torchao 0.18's int8 configs in eager mode, `torch._int_mm`, `aten._weight_int8pack_mm`); the README's
+"Speed" section has the measurements.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ def dequantize_weight(packed: Int8Weight) -> torch.Tensor:
 
 def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(M, K) float32 -> (integer values in [-127, 127] as float32 (M, K), scales (M, 1))."""
-    amax = x.abs().amax(dim=1, keepdim=True)
-    scale = torch.where(amax > 0, amax / 127, torch.ones_like(amax))
-    return torch.round(x / scale), scale
+    scale = x.abs().amax(dim=1, keepdim=True) / 127
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # all-zero rows, underflowing scales
+    return torch.round(x / scale).clamp(-127, 127), scale
 
 
 def int8_linear_torch(x: torch.Tensor, packed: Int8Weight) -> torch.Tensor:

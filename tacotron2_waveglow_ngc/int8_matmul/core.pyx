@@ -68,6 +68,36 @@ cdef extern from *:
             out[r] = _mm512_reduce_add_epi32(a0);
         }
     }
+    /* Up to four rows of x against each weight row, so a batch reads the weights once: out[i * n + r]. */
+    __attribute__((target("avx512f,avx512bw,avx512vnni")))
+    static void dots_vnni_rows(const uint8_t *w, const int8_t *x, int32_t *out, long n, long k, long m) {
+        long full = k / 64 * 64;
+        __mmask64 tail = (k > full) ? (~0ULL >> (64 - (k - full))) : 0;
+        const int8_t *x0 = x, *x1 = x + (m > 1) * k, *x2 = x + (m > 2) * 2 * k, *x3 = x + (m > 3) * 3 * k;
+        for (long r = 0; r < n; ++r) {
+            const uint8_t *w0 = w + r * k;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+            for (long j = 0; j < full; j += 64) {
+                __m512i wv = _mm512_loadu_si512(w0 + j);
+                a0 = _mm512_dpbusd_epi32(a0, wv, _mm512_loadu_si512(x0 + j));
+                a1 = _mm512_dpbusd_epi32(a1, wv, _mm512_loadu_si512(x1 + j));
+                a2 = _mm512_dpbusd_epi32(a2, wv, _mm512_loadu_si512(x2 + j));
+                a3 = _mm512_dpbusd_epi32(a3, wv, _mm512_loadu_si512(x3 + j));
+            }
+            if (tail) {
+                __m512i wv = _mm512_maskz_loadu_epi8(tail, w0 + full);
+                a0 = _mm512_dpbusd_epi32(a0, wv, _mm512_maskz_loadu_epi8(tail, x0 + full));
+                a1 = _mm512_dpbusd_epi32(a1, wv, _mm512_maskz_loadu_epi8(tail, x1 + full));
+                a2 = _mm512_dpbusd_epi32(a2, wv, _mm512_maskz_loadu_epi8(tail, x2 + full));
+                a3 = _mm512_dpbusd_epi32(a3, wv, _mm512_maskz_loadu_epi8(tail, x3 + full));
+            }
+            /* Rows beyond m repeat row 0's data; their sums are computed and dropped. */
+            out[r] = _mm512_reduce_add_epi32(a0);
+            if (m > 1) out[n + r] = _mm512_reduce_add_epi32(a1);
+            if (m > 2) out[2 * n + r] = _mm512_reduce_add_epi32(a2);
+            if (m > 3) out[3 * n + r] = _mm512_reduce_add_epi32(a3);
+        }
+    }
     #else
     #define INT8_HAVE_VNNI 0
     #endif
@@ -85,15 +115,21 @@ cdef extern from *:
     #endif
     }
 
-    static void int8_dots(const uint8_t *w, const int8_t *x, int32_t *out, long n, long k, int allow_vnni) {
+    /* out (m, n) = x (m, k) . w (n, k)^T in integers, m <= 4. */
+    static void int8_dots(const uint8_t *w, const int8_t *x, int32_t *out, long n, long k, long m,
+                          int allow_vnni) {
     #if INT8_HAVE_VNNI
-        if (allow_vnni && int8_vnni_enabled()) { dots_vnni(w, x, out, n, k); return; }
+        if (allow_vnni && int8_vnni_enabled()) {
+            if (m == 1) dots_vnni(w, x, out, n, k);
+            else dots_vnni_rows(w, x, out, n, k, m);
+            return;
+        }
     #endif
-        dots_plain(w, x, out, n, k);
+        for (long i = 0; i < m; ++i) dots_plain(w, x + i * k, out + i * n, n, k);
     }
     """
     int int8_vnni_enabled() nogil
-    void int8_dots(const unsigned char* w, const signed char* x, int* out, long n, long k, int allow_vnni) nogil
+    void int8_dots(const unsigned char* w, const signed char* x, int* out, long n, long k, long m, int allow_vnni) nogil
 
 from libc.math cimport fabsf, isfinite, nearbyintf, NAN
 from libc.stdlib cimport free, malloc
@@ -102,6 +138,10 @@ from libc.stdlib cimport free, malloc
 def vnni_available():
     """Whether this CPU runs the AVX512-VNNI kernel (otherwise the plain loop is used)."""
     return bool(int8_vnni_enabled())
+
+
+cdef enum:
+    ROWS = 4  # rows of x per pass over the weights (the kernel's tile)
 
 
 def int8_linear_c(
@@ -118,43 +158,62 @@ def int8_linear_c(
     x: (M, K) float32; weight_u8: (N, K) uint8; weight_scale, bias: (N,) float32; out: (M, N) float32.
     """
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = weight_u8.shape[0]
-    cdef Py_ssize_t row, j, r
-    cdef float amax, scale, value
-    cdef int x_sum
+    if weight_u8.shape[1] != k or weight_scale.shape[0] != n or (has_bias and bias.shape[0] != n):
+        raise ValueError(
+            f"int8 product: x has {k} columns, the weight is {weight_u8.shape[0]} x {weight_u8.shape[1]} "
+            f"with {weight_scale.shape[0]} scales and {bias.shape[0] if has_bias else 0} biases"
+        )
+    if out.shape[0] != m or out.shape[1] != n:
+        raise ValueError(f"int8 product: out is {out.shape[0]} x {out.shape[1]}, expected {m} x {n}")
+    if m == 0 or n == 0:
+        return
+    cdef Py_ssize_t block, rows, row, i, j, r
+    cdef float amax, value
     cdef bint finite
-    cdef signed char* xq = <signed char*> malloc(max(k, 1) * sizeof(signed char))
-    cdef int* acc = <int*> malloc(max(n, 1) * sizeof(int))
+    cdef float scales[ROWS]
+    cdef int sums[ROWS]
+    cdef signed char* xq = <signed char*> malloc(ROWS * max(k, 1) * sizeof(signed char))
+    cdef int* acc = <int*> malloc(ROWS * n * sizeof(int))
     if xq == NULL or acc == NULL:
         free(xq)
         free(acc)
         raise MemoryError()
     try:
         with nogil:
-            for row in range(m):
-                amax = 0.0
-                finite = True
-                for j in range(k):
-                    if not isfinite(x[row, j]):
-                        finite = False
-                    elif fabsf(x[row, j]) > amax:
-                        amax = fabsf(x[row, j])
-                if not finite:  # the twin's arithmetic gives NaN rows too
+            block = 0
+            while block < m:
+                rows = min(ROWS, m - block)
+                for i in range(rows):
+                    row = block + i
+                    amax, finite = 0.0, True
+                    for j in range(k):
+                        value = fabsf(x[row, j])
+                        if not isfinite(value):
+                            finite = False
+                        elif value > amax:
+                            amax = value
+                    # A row holding a NaN or an infinity comes out NaN, as the twin's arithmetic gives.
+                    # (A scale that underflows to 0, like an all-zero row, becomes 1, as in the twin.)
+                    scales[i] = amax / <float> 127.0 if finite else NAN
+                    if finite and not scales[i] > 0:
+                        scales[i] = 1.0
+                    sums[i] = 0
+                    for j in range(k):
+                        value = 0.0
+                        if finite:
+                            # Clamped as in the twin: a subnormal scale could push x / scale past 127.
+                            value = min(max(nearbyintf(x[row, j] / scales[i]), <float> -127.0), <float> 127.0)
+                        xq[i * k + j] = <signed char> value
+                        sums[i] += <int> xq[i * k + j]
+                int8_dots(&weight_u8[0, 0], xq, acc, n, k, rows, allow_vnni)
+                for i in range(rows):
                     for r in range(n):
-                        out[row, r] = NAN
-                    continue
-                scale = amax / <float> 127.0 if amax > 0 else <float> 1.0
-                x_sum = 0
-                for j in range(k):
-                    value = nearbyintf(x[row, j] / scale)
-                    xq[j] = <signed char> value
-                    x_sum += <int> xq[j]
-                int8_dots(&weight_u8[0, 0], xq, acc, n, k, allow_vnni)
-                for r in range(n):
-                    value = <float> (acc[r] - 128 * x_sum)
-                    value = value * (scale * weight_scale[r])
-                    if has_bias:
-                        value = value + bias[r]
-                    out[row, r] = value
+                        value = <float> (acc[i * n + r] - 128 * sums[i])
+                        value = value * (scales[i] * weight_scale[r])
+                        if has_bias:
+                            value = value + bias[r]
+                        out[block + i, r] = value
+                block += ROWS
     finally:
         free(xq)
         free(acc)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from filelists.synthetic import make_synthetic_corpus, write_synthetic_corpus
-from tacotron2_waveglow_ngc import learning_curve, train
+from tacotron2_waveglow_ngc import learning, learning_curve, train
 
 TINY = (
     "--symbols-embedding-dim 16 --encoder-embedding-dim 16 --attention-rnn-dim 24 --attention-dim 8 "
@@ -15,7 +15,7 @@ TINY = (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_curve_of_a_run_and_cached_rescoring(tmp_path, capsys):
+def test_curve_of_a_run_and_cached_rescoring(tmp_path, capsys, monkeypatch):
     corpus = tmp_path / "corpus"
     write_synthetic_corpus(
         corpus,
@@ -83,12 +83,16 @@ def test_curve_of_a_run_and_cached_rescoring(tmp_path, capsys):
     assert learning_curve.main([*argv, "--variant", "int8"]) == 1
     assert "give --variant int8 its own --out" in capsys.readouterr().err
     int8_argv = [*argv[:4], "--out", str(tmp_path / "curve_int8"), *argv[6:], "--variant", "int8"]
+    commands = []
+    real_run_command = learning.run_command
+    monkeypatch.setattr(learning, "run_command", lambda s, a: (commands.append(a), real_run_command(s, a)))
     assert learning_curve.main(int8_argv) == 0
+    assert len(commands) == 2 and all("--int8" in command for command in commands)
     points = json.loads((tmp_path / "curve_int8" / "curve.json").read_text())
     assert [(p["step"], p["variant"]) for p in points] == [(2, "int8"), (4, "int8")]
     assert (
         "step_2_int8" in points[0]["wav_dir"]
-        and "int8 Tacotron 2" in (tmp_path / "curve_int8" / "curve.md").read_text()
+        and "--int8 (int8)" in (tmp_path / "curve_int8" / "curve.md").read_text()
     )
     (tmp_path / "empty").mkdir()
     empty = ["--run", str(tmp_path / "empty"), *argv[2:4], "--out", str(tmp_path / "x")]

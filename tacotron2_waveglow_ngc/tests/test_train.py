@@ -195,6 +195,8 @@ def test_misspelt_abbreviated_or_invalid_flags_are_errors():
         ["--guided-attention-weight", "nan"],
         ["--guided-attention-sigma", "0"],
     )
+    with pytest.raises(SystemExit):
+        train.parse_args([*COMMON[:1], "WaveGlow", *COMMON[2:], "--guided-attention-weight", "1"])
     for typo in (["--batch", "2"], ["--grad-clip-treshold", "1"], ["--epochs-per-checkpoint", "0"], *bad):
         with pytest.raises(SystemExit):
             train.parse_args([*COMMON, *typo])
