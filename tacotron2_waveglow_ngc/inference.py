@@ -20,7 +20,7 @@ Vocoder: `--waveglow` (a checkpoint in any format `waveglow_checkpoints.py` read
 the code it contains: load only files you trust), or Griffin-Lim.
 Speed (opt-in; they change the numbers slightly): `--amp` (Tacotron 2 autocast, WaveGlow couplings in
 half precision: fp16 on CUDA, bf16 on CPU, ~3x on CPUs with bf16 units), `--int8` (the decoder LSTMCells
-int8 on CPU, ~2.4x). `--benchmark` repeats the synthesis and logs DLE's medians: `tacotron2_items_per_sec`
+int8 on CPU, ~5x). `--benchmark` repeats the synthesis and logs DLE's medians: `tacotron2_items_per_sec`
 (here input tokens/s; DLE's mel frames/s is `tacotron2_frames_per_sec`), `waveglow_items_per_sec`
 (samples/s), the latencies and the RTF (synthesis seconds / audio seconds, lower is faster).
 """
