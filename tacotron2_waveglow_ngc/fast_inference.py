@@ -70,7 +70,8 @@ class Int8LSTMCell(nn.Module):
                              ("hidden", quantize_weight(cell.weight_hh))):  # fmt: skip
             self.register_buffer(f"{name}_weight_u8", packed.weight_u8)
             self.register_buffer(f"{name}_scale", packed.scale)
-        self.register_buffer("bias", None if bias is None else bias.detach().float())
+            if name == "input":
+                self.register_buffer("bias", packed.bias)  # the summed bias, float32
 
     def packed(self) -> tuple[Int8Weight, Int8Weight]:
         """(input weight with the summed bias, hidden weight)."""
@@ -87,7 +88,7 @@ class Int8LSTMCell(nn.Module):
         hidden = self.hidden_size
         input_gate, forget_gate, _, output_gate = torch.sigmoid(gates).chunk(4, dim=1)
         cell_input = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
-        c = forget_gate * c.float() + input_gate * cell_input
+        c = forget_gate * c + input_gate * cell_input
         return output_gate * torch.tanh(c), c
 
     def extra_repr(self) -> str:
